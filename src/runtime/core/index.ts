@@ -8,3 +8,4 @@ export * from './filter.js';
 export * from './logger.js';
 export * from './messages.js';
 export * from './peer.js';
+export * from './component.js';
