@@ -36,6 +36,13 @@ export interface TaskOutcome {
   readonly completion: TaskCompletion;
   /** Results by site, in arrival order. */
   readonly results: ReadonlyMap<string, TaskResult>;
+  /**
+   * Targets that had not answered when the task ended and were dead then (silent for longer
+   * than the dead-site grace period). Set by the engine; empty when none.
+   */
+  readonly deadSites?: readonly string[];
+  /** Safe reason when `completion` is `error` (e.g. an `onResult` callback threw). */
+  readonly reason?: string;
 }
 
 export interface TaskHandle {

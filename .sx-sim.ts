@@ -1,0 +1,10 @@
+import { allComponents } from './src/components.js';
+import { components as psi } from './src/psi/components.js';
+import { ComponentRegistry } from './src/runtime/jobs/registry.js';
+import { simulateJob } from './src/runtime/jobs/simulate.js';
+import { createLogger } from './src/runtime/core/logger.js';
+const t0 = performance.now();
+const has = allComponents.some((c) => c.type === 'psi.PsiController');
+const r = await simulateJob({ jobDir: process.argv[2] ?? 'examples/vertical-breast-cancer', registry: new ComponentRegistry(has ? allComponents : [...allComponents, ...psi]), logger: createLogger({ level: 'warn' }), workspace: '/tmp/sx/ws-' + Date.now() });
+console.log(JSON.stringify(r.summary, null, 1).slice(0, 1500));
+console.log('seconds', ((performance.now() - t0) / 1000).toFixed(1));

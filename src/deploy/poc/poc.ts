@@ -1,0 +1,199 @@
+/**
+ * Proof-of-concept mode: a whole federation on one machine, each party in its own process,
+ * with real provisioning, mutual TLS and signed jobs.
+ *
+ * `prepare` provisions `DIR/server`, `DIR/site-1…`, `DIR/admin`; `start` launches every process
+ * in the background, records their pids in `DIR/poc.json` and returns once every site is
+ * connected; `stop` shuts down gracefully (connect, list jobs, abort running ones, shut the
+ * system down, wait up to 30 s) and only then kills what is left, by the recorded pids (NVFlare
+ * 2.3's `poc stop` sequence; 2.2 just killed the processes).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { type Logger, silentLogger, VflareError } from '../../runtime/core/index.js';
+import { Session } from '../admin/session.js';
+import { provision } from '../provision/provision.js';
+
+export interface PocPrepareOptions {
+  readonly dir: string;
+  /** Number of sites; default 2. */
+  readonly sites?: number;
+  /** Server port; default 8002. */
+  readonly port?: number;
+  /** Every site's data root (relative data paths of jobs resolve against it). */
+  readonly dataRoot?: string;
+  /** Written into every kit (e.g. short heartbeats for tests). */
+  readonly transport?: Parameters<typeof provision>[0]['transport'];
+  readonly scheduler?: Parameters<typeof provision>[0]['scheduler'];
+}
+
+export const POC_ADMIN = 'admin';
+
+export async function pocPrepare(options: PocPrepareOptions): Promise<void> {
+  const n = options.sites ?? 2;
+  if (!Number.isInteger(n) || n < 1 || n > 1000) {
+    throw new VflareError('INVALID_ARGUMENT', `-n: expected 1 to 1000 sites, got ${n}`);
+  }
+  const dir = resolve(options.dir);
+  await rm(dir, { recursive: true, force: true });
+  const sites = Array.from({ length: n }, (_, i) => ({ name: `site-${i + 1}` }));
+  await provision({
+    project: 'poc',
+    server: { host: 'localhost', port: options.port ?? 8002 },
+    serverAltNames: ['127.0.0.1'],
+    sites,
+    admins: [{ name: POC_ADMIN, role: 'project-admin' }],
+    out: dir,
+    ...(options.transport === undefined ? {} : { transport: options.transport }),
+    ...(options.scheduler === undefined ? {} : { scheduler: options.scheduler }),
+  });
+  if (options.dataRoot !== undefined) {
+    const dataRoot = resolve(options.dataRoot);
+    for (const s of sites) {
+      await writeFile(join(dir, s.name, 'local', 'site.json'), JSON.stringify({ dataRoot }));
+    }
+  }
+}
+
+interface PocState {
+  readonly processes: { readonly party: string; readonly pid: number }[];
+}
+
+async function kitNames(dir: string): Promise<{ sites: string[] }> {
+  const { readdir } = await import('node:fs/promises');
+  const sites = (await readdir(dir)).filter((n) => /^site-\d+$/.test(n)).sort();
+  return { sites };
+}
+
+export interface PocStartOptions {
+  readonly dir: string;
+  /** How to run the `vflare` CLI: default this process's node, flags and script. */
+  readonly command?: readonly string[];
+  /** Wait this long for every site to connect (ms); default 60 000. */
+  readonly timeoutMs?: number;
+  readonly log?: Logger;
+}
+
+function cliCommand(): string[] {
+  const script = process.argv[1];
+  if (script === undefined) throw new VflareError('INTERNAL', 'cannot tell how vflare was started');
+  return [process.execPath, ...process.execArgv, script];
+}
+
+export async function pocStart(options: PocStartOptions): Promise<PocState> {
+  const dir = resolve(options.dir);
+  const log = options.log ?? silentLogger;
+  const [exe, ...baseArgs] = options.command ?? cliCommand();
+  const { sites } = await kitNames(dir);
+  if (sites.length === 0) {
+    throw new VflareError('NOT_FOUND', `${dir} holds no POC kits; run vflare poc prepare first`);
+  }
+  await mkdir(join(dir, 'logs'), { recursive: true });
+  const launch = (party: string, args: string[]): ChildProcess => {
+    const out = openSync(join(dir, 'logs', `${party}.log`), 'a');
+    const child = spawn(exe!, [...baseArgs, ...args], {
+      detached: true,
+      stdio: ['ignore', out, out],
+      env: { ...process.env, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info' },
+    });
+    closeSync(out);
+    child.unref();
+    log.info({ party, pid: child.pid ?? -1 }, 'started');
+    return child;
+  };
+  const processes: { party: string; pid: number }[] = [];
+  const server = launch('server', ['server', 'start', join(dir, 'server')]);
+  processes.push({ party: 'server', pid: server.pid! });
+  for (const site of sites) {
+    const c = launch(site, ['client', 'start', join(dir, site)]);
+    processes.push({ party: site, pid: c.pid! });
+  }
+  const state: PocState = { processes };
+  await writeFile(join(dir, 'poc.json'), `${JSON.stringify(state, null, 2)}\n`);
+
+  const deadline = performance.now() + (options.timeoutMs ?? 60_000);
+  let last = 'the server did not answer';
+  while (performance.now() < deadline) {
+    try {
+      const session = await Session.open(join(dir, POC_ADMIN), { timeoutMs: 2_000 });
+      try {
+        const status = await session.checkStatus();
+        const online = new Set(status.sites.filter((s) => s.online).map((s) => s.name));
+        if (sites.every((s) => online.has(s))) return state;
+        last = `sites online: ${[...online].join(', ') || 'none'}`;
+      } finally {
+        session.close();
+      }
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new VflareError(
+    'TASK_TIMEOUT',
+    `POC did not come up in time (${last}); see ${join(dir, 'logs')}; run vflare poc stop ${dir}`,
+  );
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface PocStopOptions {
+  readonly dir: string;
+  /** Wait for a graceful exit this long before killing (ms); default 30 000. */
+  readonly graceMs?: number;
+  readonly log?: Logger;
+}
+
+/** Returns the parties that had to be killed. */
+export async function pocStop(options: PocStopOptions): Promise<string[]> {
+  const dir = resolve(options.dir);
+  const log = options.log ?? silentLogger;
+  let state: PocState;
+  try {
+    state = JSON.parse(await readFile(join(dir, 'poc.json'), 'utf8')) as PocState;
+  } catch {
+    throw new VflareError('NOT_FOUND', `${dir} has no poc.json: was the POC started there?`);
+  }
+  try {
+    const session = await Session.open(join(dir, POC_ADMIN), { timeoutMs: 10_000 });
+    try {
+      for (const job of await session.listJobs()) {
+        if (job.status === 'running' || job.status === 'dispatched' || job.status === 'submitted') {
+          await session.abortJob(job.id).catch(() => undefined);
+          log.info({ job: job.id }, 'aborted');
+        }
+      }
+      await session.shutdown();
+    } finally {
+      session.close();
+    }
+  } catch (err) {
+    log.warn({ reason: (err as Error).message }, 'graceful shutdown failed; will kill');
+  }
+  const deadline = performance.now() + (options.graceMs ?? 30_000);
+  while (performance.now() < deadline && state.processes.some((p) => alive(p.pid))) {
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const killed: string[] = [];
+  // Clients before the server, as NVFlare does.
+  for (const p of [...state.processes].reverse()) {
+    if (!alive(p.pid)) continue;
+    try {
+      process.kill(p.pid, 'SIGKILL');
+      killed.push(p.party);
+    } catch {
+      // Exited in between.
+    }
+  }
+  await rm(join(dir, 'poc.json'), { force: true });
+  return killed;
+}

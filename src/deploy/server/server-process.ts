@@ -1,0 +1,558 @@
+/**
+ * The federation server process: the gRPC transport, the job store, the scheduler, job
+ * deployment (signature check, validation, instantiation, deploy to sites, the task engine) and
+ * the admin service. `vflare server start KIT` runs one in the foreground.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import {
+  isVflareError,
+  type Logger,
+  type RunSummary,
+  type ServerApp,
+  safeMessage,
+  silentLogger,
+  VflareError,
+} from '../../runtime/core/index.js';
+import { ServerEngine } from '../../runtime/engine/index.js';
+import {
+  type ComponentRegistry,
+  instantiateServerApp,
+  type Job,
+  loadJob,
+  planDeployment,
+} from '../../runtime/jobs/index.js';
+import { writeSummary } from '../../runtime/sim/index.js';
+import type { AdminReply, AdminRequest, SystemStatus } from '../admin/protocol.js';
+import { adminRequestSchema } from '../admin/protocol.js';
+import { type AdminCommand, authorize } from '../authz/authz.js';
+import { type FileEntry, readFolderFiles, writeFolderFiles } from '../files.js';
+import { linkSettings } from '../grpc/link.js';
+import { decode, encode, type JobFile, type SiteControl } from '../grpc/protocol.js';
+import { FederationServer } from '../grpc/server.js';
+import {
+  isFinished,
+  type JobRecord,
+  type JobRequirements,
+  type JobRunStatus,
+  JobStore,
+} from '../jobstore/store.js';
+import type { CertIdentity } from '../provision/identity.js';
+import { loadKit, type StartupKit } from '../provision/kit.js';
+import { isAdminRole } from '../provision/pki.js';
+import { ResourceLedger, Scheduler } from '../scheduler/scheduler.js';
+import { verifyJobFolder } from '../signing/signing.js';
+import { resumeJob } from './resume.js';
+
+export interface ServerProcessOptions {
+  readonly kitDir: string;
+  readonly logger?: Logger;
+  /** Component registry; default: every built-in component. */
+  readonly registry?: ComponentRegistry;
+  /** Overrides the kit's listen address (tests bind 127.0.0.1 on port 0). */
+  readonly host?: string;
+  readonly port?: number;
+  /** Job store folder; default `<kit>/workspace/jobs`. */
+  readonly storeDir?: string;
+  /**
+   * After a start, sites get this long to reconnect before the first scheduling pass (so a job
+   * cut off by a restart is not declared unschedulable while its sites reconnect); default
+   * 10 000 ms.
+   */
+  readonly startupGraceMs?: number;
+  /** Scheduler pass period (ms); default 1 000. */
+  readonly tickMs?: number;
+  /** A site that has not answered a deploy in this long failed it (ms); default 60 000. */
+  readonly deployTimeoutMs?: number;
+  /** How long a finished job waits for sites to finalize (ms); default: the engine's (10 s). */
+  readonly byeTimeoutMs?: number;
+  /** Called once a `shutdown` admin command was accepted. */
+  readonly onShutdown?: () => void;
+}
+
+interface RunningJob {
+  readonly abort: AbortController;
+  readonly done: Promise<void>;
+}
+
+const STATUS_OF: Readonly<Record<RunSummary['status'], JobRunStatus>> = {
+  completed: 'finished:completed',
+  aborted: 'finished:aborted',
+  'execution-exception': 'finished:execution-exception',
+  'failed-to-run': 'finished:failed-to-run',
+};
+
+function requirementsOf(job: Job): JobRequirements {
+  const { deployMap, minClients, mandatoryClients, resourceSpec } = job.meta;
+  const lists = Object.values(deployMap);
+  const all = lists.some((l) => l.includes('@ALL'));
+  const sites = all ? ('@ALL' as const) : [...new Set(lists.flat().filter((s) => s !== 'server'))];
+  return { sites, minClients, mandatoryClients: [...mandatoryClients], resourceSpec };
+}
+
+export class ServerProcess {
+  readonly kit: StartupKit;
+  readonly store: JobStore;
+  readonly transport: FederationServer;
+  readonly #log: Logger;
+  readonly #o: ServerProcessOptions;
+  readonly #registry: ComponentRegistry;
+  readonly #scheduler: Scheduler;
+  readonly #ledger = new ResourceLedger();
+  readonly #running = new Map<string, RunningJob>();
+  readonly #deployWaiters = new Map<string, (ok: boolean, reason?: string) => void>();
+  readonly #knownSites = new Set<string>();
+  #timer: NodeJS.Timeout | undefined;
+  #begin: NodeJS.Timeout | undefined;
+  #ticking = false;
+  #stopping = false;
+  /** After `crash()`, nothing more is recorded: the store must look as a dead process left it. */
+  #crashed = false;
+  port = 0;
+
+  private constructor(
+    kit: StartupKit,
+    store: JobStore,
+    registry: ComponentRegistry,
+    options: ServerProcessOptions,
+    log: Logger,
+  ) {
+    this.kit = kit;
+    this.store = store;
+    this.#o = options;
+    this.#log = log;
+    this.#registry = registry;
+    const cfg = kit.config.kind === 'server' ? kit.config : undefined;
+    this.#scheduler = new Scheduler(cfg?.scheduler ?? {});
+    this.transport = new FederationServer({
+      kit,
+      log,
+      link: linkSettings(kit.config.transport),
+      ...(kit.config.transport?.heartbeatMs
+        ? { heartbeatMs: kit.config.transport.heartbeatMs }
+        : {}),
+      ...(kit.config.transport?.deadSiteGraceMs
+        ? { deadSiteGraceMs: kit.config.transport.deadSiteGraceMs }
+        : {}),
+      ...(options.host !== undefined ? { host: options.host } : {}),
+      ...(options.port !== undefined ? { port: options.port } : {}),
+      onAdmin: (user, bytes) => this.#admin(user, bytes),
+      onControl: (site, msg) => this.#onControl(site, msg),
+      onSiteJoined: (site, resources) => {
+        this.#knownSites.add(site);
+        this.#ledger.declare(site, resources);
+      },
+    });
+  }
+
+  /** Loads the kit and the job store, starts listening and scheduling. */
+  static async start(options: ServerProcessOptions): Promise<ServerProcess> {
+    const kit = await loadKit(options.kitDir, 'server');
+    const log = (options.logger ?? silentLogger).child({ site: 'server' });
+    const store = await JobStore.open(options.storeDir ?? join(kit.dir, 'workspace', 'jobs'), log);
+    const registry = options.registry ?? (await import('../../components.js')).defaultRegistry();
+    const server = new ServerProcess(kit, store, registry, options, log);
+    server.port = await server.transport.listen();
+    log.info({ port: server.port, jobs: store.list().length }, 'server started');
+    const tick = options.tickMs ?? 1_000;
+    const grace = options.startupGraceMs ?? 10_000;
+    const begin = setTimeout(() => {
+      if (server.#stopping) return;
+      server.#timer = setInterval(() => void server.#tick(), tick);
+      void server.#tick();
+    }, grace);
+    server.#begin = begin;
+    return server;
+  }
+
+  /** Aborts running jobs (their status stays resumable? no: aborted is final) and stops. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    clearTimeout(this.#begin);
+    clearInterval(this.#timer);
+    for (const [, job] of this.#running) job.abort.abort();
+    await Promise.allSettled([...this.#running.values()].map((j) => j.done));
+    for (const site of this.transport.onlineSites()) {
+      await this.transport
+        .sendControl(site, { type: 'shutdown', reason: 'server stopped' })
+        .catch(() => undefined);
+    }
+    // Give the sites a moment to receive the order and leave on their own.
+    const until = performance.now() + 2_000;
+    while (this.transport.onlineSites().length > 0 && performance.now() < until) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await this.transport.close();
+    this.#log.info('server stopped');
+  }
+
+  /**
+   * Stops without touching job state, as a crash would: running jobs stay `running` in the
+   * store and resume on the next start.
+   */
+  async crash(): Promise<void> {
+    this.#stopping = true;
+    this.#crashed = true;
+    clearTimeout(this.#begin);
+    clearInterval(this.#timer);
+    for (const [, job] of this.#running) job.abort.abort();
+    await this.transport.close();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Scheduling
+
+  async #tick(): Promise<void> {
+    if (this.#ticking || this.#stopping) return;
+    this.#ticking = true;
+    try {
+      const online = this.transport.onlineSites();
+      // Jobs the store shows as dispatched or running but that no longer run here were cut off
+      // by a server restart: they are scheduled again, ahead of new submissions.
+      const orphaned = this.store
+        .list()
+        .filter(
+          (j) => (j.status === 'dispatched' || j.status === 'running') && !this.#running.has(j.id),
+        );
+      const submitted = this.store.list().filter((j) => j.status === 'submitted');
+      const candidates = [...orphaned, ...submitted].map((j) => ({
+        id: j.id,
+        requirements: j.requirements,
+        scheduleCount: j.scheduleCount,
+      }));
+      const decisions = this.#scheduler.tick(
+        performance.now(),
+        candidates,
+        this.#running.size,
+        online,
+        this.#ledger,
+      );
+      for (const d of decisions) {
+        if (d.kind === 'start') this.#launch(d.jobId, d.sites);
+        else if (d.kind === 'retry') {
+          await this.store.update(d.jobId, { scheduleCount: d.count });
+          this.#log.info({ job: d.jobId, reason: d.reason }, 'job not schedulable yet; will retry');
+        } else {
+          this.#log.warn({ job: d.jobId, reason: d.reason }, 'job cannot be scheduled');
+          await this.#finish(d.jobId, 'finished:can-not-schedule', d.reason);
+        }
+      }
+    } catch (err) {
+      this.#log.error({ error: safeMessage(err) }, 'scheduling pass failed');
+    } finally {
+      this.#ticking = false;
+    }
+  }
+
+  #launch(jobId: string, sites: readonly string[]): void {
+    const abort = new AbortController();
+    const done = this.#runJob(jobId, sites, abort.signal)
+      .catch((err: unknown) => {
+        this.#log.error({ job: jobId, error: safeMessage(err) }, 'job run failed');
+        return this.#finish(jobId, 'finished:failed-to-run', safeMessage(err));
+      })
+      .finally(() => {
+        this.#running.delete(jobId);
+        this.#ledger.release(jobId);
+        void this.transport.endJob(jobId);
+      });
+    this.#running.set(jobId, { abort, done });
+  }
+
+  /** Sets a finished status unless the job already has one (abort wins races). */
+  async #finish(jobId: string, status: JobRunStatus, reason?: string): Promise<void> {
+    const rec = this.store.get(jobId);
+    if (this.#crashed || rec === undefined || isFinished(rec.status)) return;
+    await this.store.setStatus(jobId, status, reason === undefined ? {} : { reason });
+  }
+
+  async #runJob(jobId: string, sites: readonly string[], signal: AbortSignal): Promise<void> {
+    const rec = this.store.get(jobId)!;
+    const log = this.#log.child({ job: jobId });
+    const detail: Record<string, string> = {};
+    if (rec.status === 'submitted')
+      await this.store.setStatus(jobId, 'dispatched', { sites: [...sites] });
+    const jobDir = this.store.jobDir(jobId);
+
+    // The server checks the signature itself: the store's copy may have been altered on disk.
+    const verified = await verifyJobFolder(jobDir, this.kit.rootCaPem);
+    if (!verified.ok) {
+      detail['server'] = verified.reason;
+      await this.store.update(jobId, { deployDetail: detail });
+      return this.#finish(jobId, 'finished:failed-to-run', verified.reason);
+    }
+    let job: Job;
+    let serverApp: ServerApp;
+    const workspace = this.store.workspaceDir(jobId);
+    try {
+      job = (await loadJob(jobDir, this.#registry)).job;
+      planDeployment(job, sites);
+      await mkdir(join(workspace, 'server'), { recursive: true });
+      const appName = this.#serverAppName(job);
+      if (rec.status === 'running') {
+        // Cut off by a server restart: continue after the last persisted round.
+        const r = await resumeJob(job, appName, join(workspace, 'server'), this.#dataRoot, jobId);
+        if (r.resume !== null) {
+          log.info({ savedRound: r.resume.round }, 'resuming the job after its last saved round');
+          await this.store.update(jobId, { lastRound: r.resume.round });
+        }
+        job = r.job;
+      }
+      serverApp = await instantiateServerApp(job, appName, {
+        site: 'server',
+        jobDir,
+        workspace: join(workspace, 'server'),
+        dataRoot: this.#dataRoot,
+        seed: 0,
+        logger: log,
+        registry: this.#registry,
+      });
+      detail['server'] = 'ok';
+    } catch (err) {
+      detail['server'] = safeMessage(err);
+      await this.store.update(jobId, { deployDetail: detail });
+      return this.#finish(jobId, 'finished:failed-to-run', `server: ${safeMessage(err)}`);
+    }
+
+    // Deploy to every chosen site; drop the ones that fail unless that breaks the job.
+    const files = await readFolderFiles(jobDir);
+    const outcomes = await Promise.all(
+      sites.map(
+        async (site) => [site, await this.#deployTo(site, jobId, job.meta.name, files)] as const,
+      ),
+    );
+    const good: string[] = [];
+    for (const [site, outcome] of outcomes) {
+      detail[site] = outcome;
+      if (outcome === 'ok') good.push(site);
+      else this.#ledger.releaseSite(jobId, site);
+    }
+    await this.store.update(jobId, { deployDetail: detail, sites: good });
+    const failedMandatory = job.meta.mandatoryClients.filter((m) => detail[m] !== 'ok');
+    if (failedMandatory.length > 0 || good.length < job.meta.minClients || signal.aborted) {
+      const reason = signal.aborted
+        ? 'aborted during deployment'
+        : failedMandatory.length > 0
+          ? `deploy failed at mandatory site(s) ${failedMandatory.join(', ')}`
+          : `deploy succeeded at ${good.length} site(s), minClients is ${job.meta.minClients}`;
+      for (const site of good) {
+        await this.transport
+          .sendControl(site, { type: 'abort', jobId, reason })
+          .catch(() => undefined);
+      }
+      log.warn({ reason }, 'job failed to deploy');
+      return this.#finish(
+        jobId,
+        signal.aborted ? 'finished:aborted' : 'finished:failed-to-run',
+        reason,
+      );
+    }
+
+    const t = this.kit.config.transport;
+    const engine = new ServerEngine({
+      jobId,
+      jobName: job.meta.name,
+      clients: good,
+      app: serverApp,
+      endpoint: this.transport.jobEndpoint(jobId),
+      workspace: join(workspace, 'server'),
+      seed: 0,
+      logger: this.#log,
+      signal,
+      ...(this.#o.byeTimeoutMs === undefined ? {} : { byeTimeoutMs: this.#o.byeTimeoutMs }),
+      ...(t?.heartbeatMs ? { heartbeatIntervalMs: t.heartbeatMs } : {}),
+      ...(t?.deadSiteGraceMs ? { deadSiteGraceMs: t.deadSiteGraceMs } : {}),
+    });
+    await engine.start();
+    if (this.store.get(jobId)?.status === 'dispatched')
+      await this.store.setStatus(jobId, 'running');
+    for (const site of good) {
+      await this.transport
+        .sendControl(site, { type: 'start', jobId })
+        .catch((err: unknown) =>
+          log.warn({ peer: site, error: safeMessage(err) }, 'could not start the job at a site'),
+        );
+    }
+    log.info({ sites: good }, 'job running');
+    const summary = await engine.run();
+    if (this.#crashed) return;
+    await writeSummary(join(workspace, 'summary.json'), summary);
+    log.info({ status: summary.status }, 'job finished');
+    await this.#finish(jobId, STATUS_OF[summary.status], summary.error);
+  }
+
+  /** Where server-side data paths of jobs resolve: the kit's `dataRoot`, else `<kit>/data`. */
+  get #dataRoot(): string {
+    const cfg = this.kit.config;
+    const set = cfg.kind === 'server' ? cfg.dataRoot : undefined;
+    return set === undefined ? join(this.kit.dir, 'data') : resolve(this.kit.dir, set);
+  }
+
+  #serverAppName(job: Job): string {
+    for (const [app, list] of Object.entries(job.meta.deployMap)) {
+      if (list.includes('server') || list.includes('@ALL')) return app;
+    }
+    throw new VflareError('INVALID_JOB', `job "${job.meta.name}" deploys no app to the server`);
+  }
+
+  /** Sends the job to a site and waits for its verdict: 'ok' or the reason it refused. */
+  async #deployTo(site: string, jobId: string, jobName: string, files: JobFile[]): Promise<string> {
+    const key = `${jobId}/${site}`;
+    const timeoutMs = this.#o.deployTimeoutMs ?? 60_000;
+    const verdict = new Promise<string>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#deployWaiters.delete(key);
+        resolve(`no deploy answer within ${timeoutMs} ms`);
+      }, timeoutMs);
+      this.#deployWaiters.set(key, (ok, reason) => {
+        clearTimeout(timer);
+        this.#deployWaiters.delete(key);
+        resolve(ok ? 'ok' : (reason ?? 'refused'));
+      });
+    });
+    try {
+      await this.transport.sendControl(site, { type: 'deploy', jobId, jobName, files });
+    } catch (err) {
+      this.#deployWaiters.get(key)?.(false, `could not send the job: ${safeMessage(err)}`);
+    }
+    return verdict;
+  }
+
+  #onControl(site: string, msg: SiteControl): void {
+    if (msg.type === 'deployed') {
+      const waiter = this.#deployWaiters.get(`${msg.jobId}/${site}`);
+      if (waiter === undefined) {
+        this.#log.warn({ peer: site, job: msg.jobId }, 'unexpected deploy answer ignored');
+        return;
+      }
+      waiter(msg.ok, msg.reason);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Admin service
+
+  async #admin(user: CertIdentity, bytes: Uint8Array): Promise<Uint8Array> {
+    let reply: AdminReply;
+    try {
+      const req = decode(adminRequestSchema, bytes, 'admin request');
+      reply = { ok: true, result: await this.#command(user, req) };
+    } catch (err) {
+      const code = isVflareError(err) ? err.code : 'INTERNAL';
+      const error = isVflareError(err) ? err.message : 'internal error';
+      if (!isVflareError(err))
+        this.#log.error({ error: safeMessage(err) }, 'admin command crashed');
+      reply = { ok: false, code, error };
+    }
+    return encode(reply);
+  }
+
+  #allow(user: CertIdentity, command: AdminCommand, rec?: JobRecord): void {
+    if (!isAdminRole(user.role)) throw new VflareError('INVALID_ARGUMENT', 'not an admin');
+    const owner =
+      rec === undefined ? undefined : { name: rec.submitter.name, org: rec.submitter.org };
+    const d = authorize({ name: user.name, org: user.org, role: user.role }, command, owner);
+    if (!d.ok) {
+      this.#log.warn({ who: user.name, command }, 'admin command refused');
+      throw new VflareError('INVALID_ARGUMENT', `not authorised: ${d.reason}`);
+    }
+  }
+
+  #job(jobId: string): JobRecord {
+    const rec = this.store.get(jobId);
+    if (rec === undefined) {
+      throw new VflareError('NOT_FOUND', `no job with id ${jobId}; list_jobs shows the known ids`);
+    }
+    return rec;
+  }
+
+  async #command(user: CertIdentity, req: AdminRequest): Promise<unknown> {
+    switch (req.command) {
+      case 'submit_job':
+        this.#allow(user, 'submit_job');
+        return this.#submit(user, req.files);
+      case 'list_jobs': {
+        this.#allow(user, 'list_jobs');
+        const { command: _c, ...opts } = req;
+        return this.store.list(opts);
+      }
+      case 'get_job_meta':
+        this.#allow(user, 'get_job_meta');
+        return this.#job(req.jobId);
+      case 'abort_job':
+        this.#allow(user, 'abort_job', this.#job(req.jobId));
+        return this.#abort(user, req.jobId);
+      case 'clone_job': {
+        this.#allow(user, 'clone_job', this.#job(req.jobId));
+        const rec = await this.store.clone(req.jobId, user);
+        return rec.id;
+      }
+      case 'delete_job':
+        this.#allow(user, 'delete_job', this.#job(req.jobId));
+        this.#scheduler.forget(req.jobId);
+        await this.store.delete(req.jobId);
+        return req.jobId;
+      case 'download_job':
+        this.#allow(user, 'download_job', this.#job(req.jobId));
+        return readFolderFiles(this.store.workspaceDir(req.jobId));
+      case 'check_status': {
+        this.#allow(user, 'check_status');
+        const online = new Set(this.transport.onlineSites());
+        const status: SystemStatus = {
+          project: this.kit.config.project,
+          server: this.#stopping ? 'shutting-down' : 'started',
+          sites: [...new Set([...this.#knownSites, ...online])]
+            .sort()
+            .map((name) => ({ name, online: online.has(name) })),
+          runningJobs: [...this.#running.keys()],
+        };
+        return status;
+      }
+      case 'shutdown':
+        this.#allow(user, 'shutdown');
+        this.#log.info({ who: user.name }, 'shutdown requested');
+        setTimeout(() => {
+          void this.stop().then(() => this.#o.onShutdown?.());
+        }, 50);
+        return 'shutting down';
+    }
+  }
+
+  async #submit(user: CertIdentity, files: readonly FileEntry[]): Promise<string> {
+    const tmp = await mkdtemp(join(tmpdir(), `vflare-submit-${randomUUID().slice(0, 8)}-`));
+    try {
+      await writeFolderFiles(tmp, files);
+      const verified = await verifyJobFolder(tmp, this.kit.rootCaPem);
+      if (!verified.ok) throw new VflareError('INVALID_JOB', verified.reason);
+      const { job } = await loadJob(tmp, this.#registry);
+      const rec = await this.store.create(tmp, {
+        name: job.meta.name,
+        submitter: { name: user.name, org: user.org, role: user.role },
+        requirements: requirementsOf(job),
+      });
+      this.#log.info({ job: rec.id, name: rec.name, who: user.name }, 'job submitted');
+      if (this.#timer !== undefined) void this.#tick();
+      return rec.id;
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  async #abort(user: CertIdentity, jobId: string): Promise<string> {
+    const rec = this.#job(jobId);
+    if (isFinished(rec.status)) {
+      throw new VflareError('INVALID_ARGUMENT', `job ${jobId} is already ${rec.status}`);
+    }
+    // Final first: whatever happens next, this job never starts (or restarts) again.
+    await this.store.setStatus(jobId, 'finished:aborted', { reason: `aborted by ${user.name}` });
+    this.#scheduler.forget(jobId);
+    // A running job's engine aborts its tasks and ends the job at every live site itself (the
+    // sites finalize and leave); dead sites are not waited on beyond the engine's bye timeout.
+    this.#running.get(jobId)?.abort.abort();
+    this.#log.info({ job: jobId, who: user.name }, 'job aborted');
+    return 'finished:aborted';
+  }
+}

@@ -1,0 +1,2 @@
+export { type TfFedAvgExecutorOptions, TfFedAvgExecutor, type TfLearnerInfo } from './executor.js';
+export { accuracy, batches, type LocalData, type SgdConfig, trainLocal } from './train.js';

@@ -1,0 +1,253 @@
+/**
+ * The privacy/utility frontier: runs a job once per noise level (the job's noise filter, the
+ * client result filter with id `noise`, gets its strength argument set to each level), then
+ * reports per level the RDLV of every scored site and the test accuracy of the final global
+ * model, as JSON and SVG, with the high-risk reconstructions as PNGs.
+ *
+ * Each level runs in `<out>/level-<i>/`; the copied job keeps its data paths working through
+ * generated site configs whose data root is the original job folder.
+ */
+import { copyFile, cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import * as tfjs from '@tensorflow/tfjs';
+import { type Logger, silentLogger, VflareError } from '../../runtime/core/index.js';
+import type { ComponentRegistry } from '../../runtime/jobs/registry.js';
+import { simulateJob } from '../../runtime/jobs/simulate.js';
+import { loadModelFile } from '../../runtime/workflows/model-file.js';
+import { initBackend } from '../../tf/index.js';
+import { tfFedAvgExecutor } from '../components.js';
+import { idxSlice } from '../data.js';
+import { accuracy } from '../learner/train.js';
+import { buildLayersModel, type ModelSpec, writeWeights } from '../model/index.js';
+import { collectScores } from './collect.js';
+import { lineChart } from './svg.js';
+
+export interface SweepOptions {
+  readonly jobDir: string;
+  readonly registry: ComponentRegistry;
+  readonly outDir: string;
+  readonly levels: readonly number[];
+  /** Id of the noise filter in the clients' result filters; default `noise`. */
+  readonly noiseId?: string;
+  readonly seed?: number;
+  readonly logger?: Logger;
+  readonly onLevel?: (index: number, level: number, seconds: number) => void;
+  /**
+   * Simulator dead-site grace in ms; default one hour. Inversions keep sites busy for minutes,
+   * and the simulator's default grace (30 s) then declares busy sites dead.
+   */
+  readonly deadSiteGraceMs?: number;
+}
+
+export interface SweepLevel {
+  readonly level: number;
+  readonly status: string;
+  readonly seconds: number;
+  /** Test accuracy of the final global model on the learner's `valid` range. */
+  readonly testAccuracy: number | null;
+  /** Accuracy lost against the first level (the noise-free baseline when it is 0). */
+  readonly accuracyLost: number | null;
+  /** Site → RDLV per scored round. */
+  readonly rdlv: Readonly<Record<string, readonly { round: number; rdlv: number; withheld: boolean }[]>>;
+  /** Site → maximum RDLV over the scored rounds. */
+  readonly maxRdlv: Readonly<Record<string, number>>;
+}
+
+export interface SweepReport {
+  readonly job: string;
+  readonly noise: { readonly id: string; readonly type: string; readonly argument: string };
+  readonly differentiallyPrivate: boolean;
+  readonly levels: readonly SweepLevel[];
+}
+
+const STRENGTH: Record<string, { arg: string; dp: boolean }> = {
+  'leakage.RelativeNoise': { arg: 'sigma0', dp: false },
+  'leakage.GaussianMechanism': { arg: 'noiseMultiplier', dp: true },
+};
+
+interface FilterEntry {
+  id?: string;
+  type: string;
+  args?: Record<string, unknown>;
+}
+interface ClientJson {
+  executors: { executor: FilterEntry }[];
+  filters?: { taskResult?: { filters: FilterEntry[] }[] };
+}
+
+async function readJson<T>(path: string): Promise<T> {
+  return JSON.parse(await readFile(path, 'utf8')) as T;
+}
+
+async function clientConfigs(jobDir: string): Promise<{ path: string; json: ClientJson }[]> {
+  const out: { path: string; json: ClientJson }[] = [];
+  for (const app of (await readdir(jobDir, { withFileTypes: true })).filter((d) => d.isDirectory())) {
+    const path = join(jobDir, app.name, 'config', 'client.json');
+    try {
+      out.push({ path, json: await readJson<ClientJson>(path) });
+    } catch {
+      // Not a client app.
+    }
+  }
+  return out;
+}
+
+export async function runSweep(o: SweepOptions): Promise<SweepReport> {
+  const jobDir = resolve(o.jobDir);
+  const noiseId = o.noiseId ?? 'noise';
+  if (o.levels.length === 0) throw new VflareError('INVALID_ARGUMENT', 'sweep: give at least one noise level');
+  const meta = await readJson<{ name: string; deployMap: Record<string, string[]> }>(join(jobDir, 'meta.json'));
+  const clients = await clientConfigs(jobDir);
+  const noise = clients
+    .flatMap((c) => (c.json.filters?.taskResult ?? []).flatMap((g) => g.filters))
+    .find((f) => f.id === noiseId);
+  if (noise === undefined || STRENGTH[noise.type] === undefined) {
+    throw new VflareError(
+      'INVALID_JOB',
+      `sweep: the job needs a client result filter with id "${noiseId}" of type ` +
+        `${Object.keys(STRENGTH).join(' or ')}${noise === undefined ? '' : ` (found ${noise.type})`}`,
+    );
+  }
+  const { arg, dp } = STRENGTH[noise.type]!;
+  const learner = clients
+    .flatMap((c) => c.json.executors.map((e) => e.executor))
+    .find((e) => e.type === tfFedAvgExecutor.type);
+  const learnerArgs = learner === undefined ? undefined : tfFedAvgExecutor.args.parse(learner.args ?? {});
+
+  await mkdir(o.outDir, { recursive: true });
+  const siteDir = join(o.outDir, 'site-config');
+  await mkdir(siteDir, { recursive: true });
+  const sites = new Set(['server', ...Object.values(meta.deployMap).flat()]);
+  for (let i = 1; i <= 32; i++) sites.add(`site-${i}`);
+  for (const s of sites) {
+    if (s.startsWith('@')) continue;
+    await writeFile(join(siteDir, `${s}.json`), JSON.stringify({ dataRoot: jobDir }));
+  }
+
+  const levels: SweepLevel[] = [];
+  for (const [i, level] of o.levels.entries()) {
+    const started = performance.now();
+    const levelJob = join(o.outDir, 'jobs', `level-${i}`);
+    await cp(jobDir, levelJob, { recursive: true });
+    for (const c of await clientConfigs(levelJob)) {
+      for (const g of c.json.filters?.taskResult ?? []) {
+        for (const f of g.filters) if (f.id === noiseId) f.args = { ...f.args, [arg]: level };
+      }
+      await writeFile(c.path, `${JSON.stringify(c.json, null, 2)}\n`);
+    }
+    const ws = join(o.outDir, `level-${i}`);
+    const result = await simulateJob({
+      jobDir: levelJob,
+      registry: o.registry,
+      workspace: ws,
+      siteConfigDir: siteDir,
+      seed: o.seed ?? 0,
+      logger: o.logger ?? silentLogger,
+      simulation: { deadSiteGraceMs: o.deadSiteGraceMs ?? 3_600_000 },
+    });
+    const scores = await collectScores(ws);
+    const rdlv = Object.fromEntries(
+      Object.entries(scores).map(([s, l]) => [s, l.map((x) => ({ round: x.round, rdlv: x.rdlv, withheld: x.withheld }))]),
+    );
+    const maxRdlv = Object.fromEntries(Object.entries(scores).map(([s, l]) => [s, Math.max(...l.map((x) => x.rdlv))]));
+    const testAccuracy =
+      learnerArgs?.valid === undefined ? null : await testAccuracyOf(ws, jobDir, learnerArgs);
+    const seconds = (performance.now() - started) / 1000;
+    const base = levels[0]?.testAccuracy ?? testAccuracy;
+    levels.push({
+      level,
+      status: result.summary.status,
+      seconds,
+      testAccuracy,
+      accuracyLost: testAccuracy === null || base === null ? null : base - testAccuracy,
+      rdlv,
+      maxRdlv,
+    });
+    await collectImages(ws, join(o.outDir, 'images'), i, level);
+    o.onLevel?.(i, level, seconds);
+  }
+  const report: SweepReport = {
+    job: meta.name,
+    noise: { id: noiseId, type: noise.type, argument: arg },
+    differentiallyPrivate: dp,
+    levels,
+  };
+  await writeOutputs(o.outDir, report);
+  return report;
+}
+
+type LearnerArgs = ReturnType<typeof tfFedAvgExecutor.args.parse>;
+
+async function testAccuracyOf(ws: string, jobDir: string, a: LearnerArgs): Promise<number | null> {
+  let weights: Awaited<ReturnType<typeof loadModelFile>>['weights'];
+  try {
+    weights = (await loadModelFile(join(ws, 'server', 'global_model.vfm'))).weights;
+  } catch {
+    return null;
+  }
+  await initBackend('cpu');
+  const model = buildLayersModel(a.model as ModelSpec, 0);
+  try {
+    writeWeights(model, weights, tfjs);
+    const test = idxSlice(resolve(jobDir, a.data.path), a.data.part, a.valid!, a.data.classes);
+    return accuracy(model, test);
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Copies each site's last saved reconstruction PNGs as `images/level<i>_<σ>_<site>_…png`. */
+async function collectImages(ws: string, dest: string, i: number, level: number): Promise<void> {
+  await mkdir(dest, { recursive: true });
+  for (const site of await readdir(ws).catch(() => [] as string[])) {
+    const dir = join(ws, site, 'leakage');
+    const pngs = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.png'));
+    const lastRound = Math.max(-1, ...pngs.map((f) => Number(/^round(\d+)_/.exec(f)?.[1] ?? -1)));
+    for (const f of pngs.filter((p) => p.startsWith(`round${lastRound}_`))) {
+      await copyFile(join(dir, f), join(dest, `level${i}_noise${level}_${site}_${f}`));
+    }
+  }
+}
+
+async function writeOutputs(outDir: string, r: SweepReport): Promise<void> {
+  await writeFile(join(outDir, 'leakage-sweep.json'), `${JSON.stringify(r, null, 2)}\n`);
+  const sites = [...new Set(r.levels.flatMap((l) => Object.keys(l.maxRdlv)))];
+  const label = `${r.noise.argument} (${r.noise.type}${r.differentiallyPrivate ? '' : ', not DP'})`;
+  const series = [
+    ...sites.map((s) => ({
+      name: `${s} RDLV`,
+      points: r.levels.filter((l) => l.maxRdlv[s] !== undefined).map((l) => [l.level, l.maxRdlv[s]!] as const),
+    })),
+    {
+      name: 'test accuracy',
+      right: true,
+      dashed: true,
+      points: r.levels.filter((l) => l.testAccuracy !== null).map((l) => [l.level, l.testAccuracy!] as const),
+    },
+  ];
+  await writeFile(
+    join(outDir, 'leakage-vs-noise.svg'),
+    lineChart({
+      title: `Leakage and accuracy against noise (${r.job})`,
+      xLabel: label,
+      yLabel: 'RDLV (max over rounds and images)',
+      y2Label: 'test accuracy',
+      series,
+    }),
+  );
+  const first = r.levels[0];
+  if (first !== undefined) {
+    await writeFile(
+      join(outDir, 'leakage-per-round.svg'),
+      lineChart({
+        title: `RDLV per round at ${r.noise.argument} = ${first.level}`,
+        xLabel: 'round',
+        yLabel: 'RDLV (max over local images)',
+        series: Object.entries(first.rdlv).map(([s, l]) => ({
+          name: s,
+          points: l.map((x) => [x.round, x.rdlv] as const),
+        })),
+      }),
+    );
+  }
+}

@@ -1,0 +1,27 @@
+/**
+ * Data paths in job configs are relative to the site's data root, never to the job folder, and
+ * cannot leave it: a job must not make a site read files its operator did not put under the
+ * data root. A site that keeps data elsewhere points its data root there (site config).
+ */
+import { isAbsolute, relative, resolve, sep } from 'node:path';
+import type { ComponentEnv } from '../core/component.js';
+import { VflareError } from '../core/errors.js';
+
+/** Resolves a data path from a component's args at the site instantiating it. */
+export function resolveDataPath(
+  env: Pick<ComponentEnv, 'dataRoot' | 'site'>,
+  path: string,
+): string {
+  const root = resolve(env.dataRoot);
+  const full = resolve(root, path);
+  const rel = relative(root, full);
+  if (isAbsolute(path) || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+    throw new VflareError(
+      'INVALID_CONFIG',
+      `data path "${path}" leaves the data root of site ${env.site}; give a path relative to ` +
+        "the data root (set the site's dataRoot to use data elsewhere)",
+      { context: { site: env.site } },
+    );
+  }
+  return full;
+}

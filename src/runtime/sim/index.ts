@@ -1,0 +1,8 @@
+export {
+  type AppEnv,
+  runSimulation,
+  type SimulationControl,
+  type SimulationOptions,
+  type SiteFault,
+  writeSummary,
+} from './simulator.js';

@@ -1,0 +1,52 @@
+/**
+ * The transport driver contract. The engine talks to sites only through these two endpoints,
+ * so a network driver (gRPC or WebSocket over mTLS) plugs in without any engine change.
+ *
+ * A driver moves opaque frames (`Uint8Array`, produced by `codec.ts`) between the server and
+ * authenticated sites. It owns identity: every frame the server receives is tagged with the site
+ * the driver authenticated (the mTLS certificate's CN on the network, the link in memory), and
+ * the engine never trusts a name written inside a message. All timeouts are relative durations
+ * in milliseconds, so clocks of different machines never need to agree.
+ */
+
+/** What the server engine gives a server endpoint. */
+export interface ServerFrameHandlers {
+  /** A frame from an authenticated site. Must not throw; bad frames are the engine's problem. */
+  onFrame(site: string, frame: Uint8Array): void;
+  /** The site's link closed (it may reconnect later). */
+  onDisconnect?(site: string): void;
+}
+
+/** The server's side of a driver: receives from and sends to sites by identity. */
+export interface ServerEndpoint {
+  /** Starts delivering frames to `handlers`. */
+  start(handlers: ServerFrameHandlers): Promise<void>;
+  /**
+   * Sends a frame to a connected site. Rejects with `VflareError('PEER_FAILED')` when the site
+   * is not connected, or `MESSAGE_TOO_BIG` over the driver's size limit. The frame must not be
+   * modified afterwards (drivers may send it without copying).
+   */
+  send(site: string, frame: Uint8Array): Promise<void>;
+  /** Sites connected now. */
+  connectedSites(): readonly string[];
+  close(): Promise<void>;
+}
+
+/** What a client runner gives a client endpoint. */
+export interface ClientFrameHandlers {
+  /** A frame from the server. Must not throw. */
+  onFrame(frame: Uint8Array): void;
+  /** The link closed (by either side, or lost). */
+  onClose?(reason: string): void;
+}
+
+/** A site's side of a driver: one authenticated link to the server. */
+export interface ClientEndpoint {
+  /** The identity the server sees for this link (the site's name). */
+  readonly identity: string;
+  /** Connects; frames flow to `handlers` from then on. */
+  connect(handlers: ClientFrameHandlers): Promise<void>;
+  /** Sends a frame to the server; same failure modes as `ServerEndpoint.send`. */
+  send(frame: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,9 @@
+export { decodeMessage, encodeMessage, registerPayloadValidator } from './codec.js';
+export type {
+  ClientEndpoint,
+  ClientFrameHandlers,
+  ServerEndpoint,
+  ServerFrameHandlers,
+} from './driver.js';
+export { InMemoryNetwork, type InMemoryNetworkOptions, type NetworkStats } from './memory.js';
+export type * from './wire.js';

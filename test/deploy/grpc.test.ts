@@ -1,0 +1,236 @@
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  callUnary,
+  FederationClient,
+  type FederationClientOptions,
+  makeGrpcClient,
+} from '../../src/deploy/grpc/client.js';
+import { linkSettings } from '../../src/deploy/grpc/link.js';
+import { encode, TOKEN_HEADER } from '../../src/deploy/grpc/protocol.js';
+import { FederationServer } from '../../src/deploy/grpc/server.js';
+import {
+  loadKit,
+  type ProvisionResult,
+  provision,
+  type StartupKit,
+} from '../../src/deploy/provision/index.js';
+import { collectingLogger, type LogRecord } from '../../src/runtime/core/index.js';
+
+let dir: string;
+let kits: ProvisionResult;
+let foreign: ProvisionResult;
+let serverKit: StartupKit;
+let server: FederationServer;
+let port: number;
+const serverLogs: LogRecord[] = [];
+const link = linkSettings({
+  maxMessageBytes: 4 * 1024 * 1024,
+  chunkBytes: 64 * 1024,
+  progressTimeoutMs: 2000,
+});
+const clients: FederationClient[] = [];
+
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > ms) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function client(
+  kit: StartupKit,
+  logs: LogRecord[] = [],
+  extra: Partial<FederationClientOptions> = {},
+) {
+  const c = new FederationClient({
+    kit,
+    link,
+    log: collectingLogger(logs),
+    host: 'localhost',
+    port,
+    onControl: () => {},
+    minBackoffMs: 50,
+    maxBackoffMs: 200,
+    ...extra,
+  });
+  clients.push(c);
+  return c;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'vflare-grpc-'));
+  const common = {
+    project: 'demo',
+    server: { host: 'localhost', port: 0 },
+    serverAltNames: ['127.0.0.1'],
+    sites: [{ name: 'site-1' }, { name: 'site-2' }, { name: 'site-3' }],
+    admins: [{ name: 'admin', role: 'project-admin' as const }],
+  };
+  kits = await provision({ ...common, out: join(dir, 'fed') });
+  foreign = await provision({ ...common, out: join(dir, 'other') });
+  serverKit = await loadKit(kits.serverKit, 'server');
+  server = new FederationServer({
+    kit: serverKit,
+    log: collectingLogger(serverLogs),
+    link,
+    host: '127.0.0.1',
+    port: 0,
+    heartbeatMs: 200,
+  });
+  port = await server.listen();
+});
+
+afterAll(async () => {
+  for (const c of clients) await c.close();
+  await server.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('gRPC transport over mutual TLS', () => {
+  it('registers a site, brings it online and carries large job frames both ways', async () => {
+    const site = client(await loadKit(kits.siteKits['site-1']!, 'site'));
+    await site.start();
+    await until(() => server.onlineSites().includes('site-1'));
+
+    const received: Array<[string, Uint8Array]> = [];
+    const ep = server.jobEndpoint('job-1');
+    await ep.start({ onFrame: (s, f) => received.push([s, f]) });
+    const atSite: Uint8Array[] = [];
+    const cep = site.jobEndpoint('job-1');
+    await cep.connect({ onFrame: (f) => atSite.push(f) });
+    const big = new Uint8Array(3 * 1024 * 1024 + 17).map((_, i) => (i * 31) & 0xff);
+    await cep.send(big);
+    await cep.send(new Uint8Array([1, 2, 3]));
+    await until(() => received.length === 2);
+    expect(received[0]![0]).toBe('site-1');
+    expect(Buffer.compare(received[0]![1], big)).toBe(0);
+    expect([...received[1]![1]]).toEqual([1, 2, 3]);
+    await until(() => ep.connectedSites().includes('site-1'));
+    await ep.send('site-1', big);
+    await until(() => atSite.length === 1);
+    expect(Buffer.compare(atSite[0]!, big)).toBe(0);
+  });
+
+  it('fails an over-size message at the sender with "message too big", without hanging', async () => {
+    const site = client(await loadKit(kits.siteKits['site-2']!, 'site'));
+    await site.start();
+    const ep = server.jobEndpoint('job-2');
+    await ep.start({ onFrame: () => {} });
+    const cep = site.jobEndpoint('job-2');
+    await cep.connect({ onFrame: () => {} });
+    await expect(cep.send(new Uint8Array(link.maxMessageBytes + 1))).rejects.toMatchObject({
+      code: 'MESSAGE_TOO_BIG',
+      message: expect.stringMatching(/message too big: 4194305 bytes exceeds the limit/),
+    });
+    await until(() => ep.connectedSites().includes('site-2'));
+    await expect(ep.send('site-2', new Uint8Array(link.maxMessageBytes + 1))).rejects.toThrow(
+      /message too big/,
+    );
+    await cep.send(new Uint8Array(10)); // the link still works
+  });
+
+  it('refuses a certificate whose CN differs from the claimed site, and logs it on both sides', async () => {
+    const imposter = join(dir, 'imposter');
+    await cp(kits.siteKits['site-3']!, imposter, { recursive: true });
+    const cfgPath = join(imposter, 'startup/kit.json');
+    const cfg = JSON.parse(await readFile(cfgPath, 'utf8'));
+    await writeFile(cfgPath, JSON.stringify({ ...cfg, name: 'site-1' }));
+    const logs: LogRecord[] = [];
+    const c = client(await loadKit(imposter, 'site'), logs);
+    void c.start();
+    await until(() => logs.some((l) => /does not match the claimed site/.test(JSON.stringify(l))));
+    const reasons = serverLogs.map((l) => (l.obj as { reason?: string } | undefined)?.reason);
+    expect(reasons).toContain('certificate CN "site-3" does not match the claimed site "site-1"');
+    expect(c.connected).toBe(false);
+    await c.close();
+  });
+
+  it('refuses a site of another federation (wrong CA) at the TLS handshake, logged on both sides', async () => {
+    const logs: LogRecord[] = [];
+    const c = client(await loadKit(foreign.siteKits['site-1']!, 'site'), logs);
+    void c.start();
+    await until(() => logs.some((l) => l.msg.includes('retrying')));
+    await until(() => serverLogs.some((l) => l.msg.includes('refused a TLS connection')));
+    expect(c.connected).toBe(false);
+    await c.close();
+  });
+
+  it('refuses streams without a valid session token and keeps serving others', async () => {
+    const kit = await loadKit(kits.siteKits['site-3']!, 'site');
+    const raw = makeGrpcClient({ kit, link, host: 'localhost', port });
+    const md = new grpc.Metadata();
+    md.set(TOKEN_HEADER, 'ab'.repeat(32));
+    const call = (
+      raw as unknown as Record<
+        string,
+        (m: grpc.Metadata) => grpc.ClientDuplexStream<Buffer, Buffer>
+      >
+    )['control']!.call(raw, md);
+    const status = await new Promise<grpc.StatusObject>((resolve) => {
+      call.on('status', resolve);
+      call.on('error', () => {});
+      call.on('data', () => {});
+    });
+    expect(status.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(status.details).toMatch(/unknown or expired session token/);
+    raw.close();
+    expect(server.onlineSites()).toContain('site-1');
+  });
+
+  it('closes a stream that sends malformed chunks, logs why, and loses nothing else', async () => {
+    const kit = await loadKit(kits.siteKits['site-3']!, 'site');
+    const raw = makeGrpcClient({ kit, link, host: 'localhost', port });
+    const reply = await callUnary(
+      raw,
+      'register',
+      encode({ site: 'site-3', project: 'demo', resources: {} }),
+      5000,
+    );
+    const { unpack } = await import('msgpackr');
+    const { token } = unpack(reply) as { token: string };
+    const md = new grpc.Metadata();
+    md.set(TOKEN_HEADER, token);
+    const call = (
+      raw as unknown as Record<
+        string,
+        (m: grpc.Metadata) => grpc.ClientDuplexStream<Buffer, Buffer>
+      >
+    )['control']!.call(raw, md);
+    call.on('error', () => {});
+    call.on('data', () => {});
+    const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+    call.write(Buffer.from('definitely not a chunk'));
+    const st = await status;
+    expect(st.details).toMatch(/malformed chunk/);
+    expect(serverLogs.some((l) => l.msg.includes('refused a malformed stream message'))).toBe(true);
+    raw.close();
+    // site-1 is still served.
+    expect(server.onlineSites()).toContain('site-1');
+  });
+
+  it('reconnects with back-off after the server restarts', async () => {
+    const logs: LogRecord[] = [];
+    const kit = await loadKit(kits.siteKits['site-2']!, 'site');
+    const c = client(kit, logs);
+    await c.start();
+    await server.close();
+    await until(() => !c.connected);
+    server = new FederationServer({
+      kit: serverKit,
+      log: collectingLogger(serverLogs),
+      link,
+      host: '127.0.0.1',
+      port,
+      heartbeatMs: 200,
+    });
+    await server.listen();
+    await c.waitConnected();
+    await until(() => server.onlineSites().includes('site-2'));
+    expect(logs.some((l) => l.msg === 'reconnected to the server')).toBe(true);
+  });
+});

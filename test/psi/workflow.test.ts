@@ -1,0 +1,111 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { forwardRound, sortBySize } from '../../src/psi/plan.js';
+import { PsiPool } from '../../src/psi/pool.js';
+import { runPsi } from '../../src/psi/run.js';
+
+const pool = new PsiPool(2);
+const dirs: string[] = [];
+afterAll(async () => {
+  await pool.close();
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+async function tmp(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'vflare-psi-'));
+  dirs.push(d);
+  return d;
+}
+
+async function resultOf(ws: string, site: string): Promise<string> {
+  return readFile(join(ws, site, 'psi', 'intersection.txt'), 'utf8');
+}
+
+describe('N-site schedule', () => {
+  it('sorts by size stably and pairs site i with site i + ⌊t/2⌋', () => {
+    const sorted = sortBySize([
+      { site: 'a', size: 5 },
+      { site: 'b', size: 2 },
+      { site: 'c', size: 5 },
+      { site: 'd', size: 1 },
+      { site: 'e', size: 9 },
+    ]);
+    expect(sorted.map((s) => s.site)).toEqual(['d', 'b', 'a', 'c', 'e']);
+    const { pairs, waiting } = forwardRound(sorted);
+    expect(pairs).toEqual([
+      { server: 'd', client: 'a' },
+      { server: 'b', client: 'c' },
+    ]);
+    expect(waiting?.site).toBe('e');
+  });
+});
+
+describe('N-site PSI workflow in the simulator', () => {
+  it('gives every site the global intersection in its own input order', async () => {
+    const ws = await tmp();
+    const common = ['k1', 'k2', 'k3', 'k4'];
+    const sites = {
+      'site-1': ['a1', 'k3', 'x', 'k1', 'k4', 'k2', 'y'],
+      'site-2': ['k2', 'k1', 'x', 'k4', 'k3'],
+      'site-3': ['k4', 'z', 'k3', 'k2', 'q', 'k1', 'x2', 'y'],
+      'site-4': ['k1', 'k2', 'k3', 'k4', 'x', 'y', 'z', 'w', 'v'],
+    };
+    const r = await runPsi({ sites, workspace: ws, pool, fpr: 1e-9 });
+    for (const [site, items] of Object.entries(sites)) {
+      const want = items.filter((i) => common.includes(i));
+      expect(await resultOf(ws, site)).toBe(`${want.join('\n')}\n`);
+      expect(r.sites[site]).toMatchObject({ items: items.length, intersection: 4 });
+    }
+  });
+
+  it('ends with an empty intersection everywhere when an intermediate result is empty', async () => {
+    // A ∩ B = ∅ in the first round; NVFlare would fall back to the original items here.
+    const ws = await tmp();
+    const sites = { A: ['x', 'y'], B: ['p', 'q', 'r'], C: ['x', 'p', 'q', 'z'] };
+    for (const mode of ['fast', 'openmined'] as const) {
+      const r = await runPsi({ sites, workspace: join(ws, mode), pool, mode });
+      for (const site of Object.keys(sites)) {
+        expect(await resultOf(join(ws, mode), site)).toBe('');
+        expect(r.sites[site]!.intersection).toBe(0);
+      }
+    }
+  });
+
+  it('reads text and CSV sources and matches the compatible mode with GCS', async () => {
+    const ws = await tmp();
+    await writeFile(join(ws, 'a.txt'), 'café\r\nbob\r\ncafe\u0301\r\nzed');
+    await writeFile(join(ws, 'b.csv'), 'id,email\n1,zed\n2,café\n3,carol\n');
+    const sites = {
+      a: { path: join(ws, 'a.txt') },
+      b: { path: join(ws, 'b.csv'), column: 'email' },
+    };
+    await runPsi({
+      sites,
+      workspace: join(ws, 'out'),
+      pool,
+      mode: 'openmined',
+      container: 'gcs',
+      fpr: 1e-6,
+    });
+    expect(await resultOf(join(ws, 'out'), 'a')).toBe('café\nzed\n');
+    expect(await resultOf(join(ws, 'out'), 'b')).toBe('zed\ncafé\n');
+  });
+
+  it('fails with the site and the number of duplicates, never the items', async () => {
+    const ws = await tmp();
+    const err = await runPsi({
+      sites: { s1: ['secret-a', 'secret-a', 'b', 'b', 'c'], s2: ['b'] },
+      workspace: ws,
+      pool,
+    }).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(/s1.*2 duplicate/);
+    expect((err as Error).message).not.toMatch(/secret/);
+    const empty = await runPsi({ sites: { s1: [], s2: ['b'] }, workspace: ws, pool }).catch(
+      (e: Error) => e,
+    );
+    expect((empty as Error).message).toMatch(/s1.*empty/);
+  });
+});
