@@ -9,8 +9,9 @@
  * compute per scored round). CPU backend (the inverter needs second-order gradients).
  * `--quick` runs 10 iterations instead of the example's 40.
  */
-import * as tf from '@tensorflow/tfjs';
+
 import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
 import { idxSlice, meanImagePrior } from '../../src/leakage/data.js';
 import { invertUpdate } from '../../src/leakage/inversion/index.js';
 import { trainLocal } from '../../src/leakage/learner/train.js';
@@ -39,7 +40,11 @@ const conv: ModelSpec = {
 const dense: ModelSpec = {
   inputShape: [28, 28, 1],
   classes: 2,
-  layers: [{ type: 'flatten' }, { type: 'dense', units: 32, activation: 'sigmoid' }, { type: 'dense', units: 2 }],
+  layers: [
+    { type: 'flatten' },
+    { type: 'dense', units: 32, activation: 'sigmoid' },
+    { type: 'dense', units: 2 },
+  ],
 };
 
 async function scoredRound(spec: ModelSpec, batch: number, iterations: number) {
@@ -60,7 +65,9 @@ async function scoredRound(spec: ModelSpec, batch: number, iterations: number) {
   );
   const px = 784;
   const asImg = (x: Float32Array) => image(x, 28, 28);
-  const originals = Array.from({ length: batch }, (_, i) => asImg(data.images.slice(i * px, (i + 1) * px)));
+  const originals = Array.from({ length: batch }, (_, i) =>
+    asImg(data.images.slice(i * px, (i + 1) * px)),
+  );
   const rd = relativeDataLeakage(originals, r.images.map(asImg), asImg(prior), { dataRange: 1 });
   return { attackSeconds: (performance.now() - t1) / 1000, trainSeconds, rdlv: rd.rdlv };
 }

@@ -53,8 +53,8 @@ function cpuMs(since: NodeJS.CpuUsage): number {
 }
 
 /** Median round time of `rounds` broadcasts (after the warm-up rounds) at `sites` sites. */
-async function roundTime(sites: number, rounds: number): Promise<Timing> {
-  const payload: Payload = { kind: 'weights', weights: weightSet(MB, 4), meta: {} };
+async function roundTime(sites: number, rounds: number, bytes = MB): Promise<Timing> {
+  const payload: Payload = { kind: 'weights', weights: weightSet(bytes, 4), meta: {} };
   const times: number[] = [];
   const cpu: number[] = [];
   const workspace = await mkdtemp(join(tmpdir(), 'vflare-bench-'));
@@ -100,7 +100,10 @@ async function roundTime(sites: number, rounds: number): Promise<Timing> {
   return { wall: median(times), cpu: median(cpu) };
 }
 
-/** Median time to copy each site's payload out and its answer back (2 × sites × 1 MB). */
+/**
+ * Median time to copy each site's payload out and its answer back (2 × sites × 1 MB), keeping
+ * the copies until the round ends.
+ */
 function copyTime(sites: number, rounds: number): Timing {
   const weights = weightSet(MB, 4);
   const times: number[] = [];
@@ -109,9 +112,13 @@ function copyTime(sites: number, rounds: number): Timing {
   for (let r = 0; r < rounds + 2; r++) {
     const t0 = performance.now();
     const c0 = process.cpuUsage();
+    // The copies live until the round ends, as the engine's frames and results do (a server
+    // holds every result of a round for aggregation).
+    const kept: Float32Array[] = [];
     for (let s = 0; s < 2 * sites; s++) {
-      for (const t of Object.values(weights)) sink += (t.data as Float32Array).slice()[1]!;
+      for (const t of Object.values(weights)) kept.push((t.data as Float32Array).slice());
     }
+    sink += kept.length;
     if (r >= 2) {
       times.push(performance.now() - t0);
       cpu.push(cpuMs(c0));
@@ -119,6 +126,76 @@ function copyTime(sites: number, rounds: number): Timing {
   }
   if (sink === -1) throw new Error('unreachable');
   return { wall: median(times), cpu: median(cpu) };
+}
+
+/** Median time of a peer request carrying `bytes` from site-1 to site-2 and back (mirrored). */
+async function peerRoundTrip(bytes: number, requests: number): Promise<Timing> {
+  const payload: Payload = { kind: 'weights', weights: weightSet(bytes, 1), meta: {} };
+  const times: number[] = [];
+  const cpu: number[] = [];
+  const workspace = await mkdtemp(join(tmpdir(), 'vflare-bench-'));
+  try {
+    await runSimulation({
+      job: 'bench-peer',
+      sites: ['site-1', 'site-2'],
+      workspace,
+      server: {
+        filters: { taskData: [], taskResult: [] },
+        workflows: [
+          {
+            name: 'peer',
+            run: async (api) => {
+              await api.sendAndWait(
+                { name: 'talk', data: null },
+                { targets: ['site-1'], order: 'sequential' },
+              );
+            },
+          },
+        ],
+      },
+      clients: () => ({
+        filters: { taskData: [], taskResult: [] },
+        executors: [
+          {
+            tasks: ['talk'],
+            initialize: async (ctx) => ctx.peers.register('mirror', (req) => req.payload),
+            execute: async (_task, ctx) => {
+              for (let i = 0; i < requests + WARMUP; i++) {
+                const t0 = performance.now();
+                const c0 = process.cpuUsage();
+                const replies = await ctx.peers.request('site-2', 'mirror', payload, {
+                  timeoutMs: 60_000,
+                });
+                if (replies.get('site-2')?.rc !== 'ok') throw new Error('peer request failed');
+                if (i >= WARMUP) {
+                  times.push(performance.now() - t0);
+                  cpu.push(cpuMs(c0));
+                }
+              }
+              return null;
+            },
+          },
+        ],
+      }),
+    });
+  } finally {
+    await rm(workspace, { recursive: true, force: true });
+  }
+  return { wall: median(times), cpu: median(cpu) };
+}
+
+/** Median wall time to copy `bytes` `times` times into fresh arrays (kept until done). */
+function copyBytes(bytes: number, times: number): number {
+  const src = new Float32Array(bytes / 4);
+  const out: number[] = [];
+  for (let r = 0; r < 7; r++) {
+    const t0 = performance.now();
+    const kept: Float32Array[] = [];
+    for (let i = 0; i < times; i++) kept.push(src.slice());
+    out.push(performance.now() - t0);
+    if (kept.length !== times) throw new Error('unreachable');
+  }
+  return median(out.slice(2));
 }
 
 function codecFigures(totalBytes: number, repeats: number): Figure[] {
@@ -207,6 +284,28 @@ const suite: Suite = {
         note: 'median process CPU time per round (all threads, incl. GC); robust to other load',
       });
     }
+    options.log('runtime: 100 sites, 1 KB payload (orchestration alone)');
+    const small = await roundTime(100, options.quick ? 5 : 30, 1024);
+    figures.push({
+      name: 'round time, 100 sites, 1 KB payload',
+      value: small.wall,
+      unit: 'ms',
+      note: `median wall time; CPU ${small.cpu.toFixed(1)} ms; payload copies are negligible here`,
+    });
+    const peerBytes = 10 * MB;
+    options.log('runtime: peer request 10 MB site-1 → site-2 → site-1');
+    const peer = await peerRoundTrip(peerBytes, options.quick ? 3 : 20);
+    // What the hop needs at least: the request and the reply each copied once.
+    const peerCopy = copyBytes(peerBytes, 2);
+    figures.push({
+      name: 'peer request + reply, 10 MB each way (relayed by the server)',
+      value: peer.wall,
+      unit: 'ms',
+      peer: 'plain copy of 2 × 10 MB',
+      peerValue: peerCopy,
+      ratio: peer.wall / peerCopy,
+      note: `median wall time; CPU ${peer.cpu.toFixed(1)} ms; split learning's activation path`,
+    });
     const size = options.quick ? 10 * MB : 100 * MB;
     options.log(`runtime: codec round trip of ${size / MB} MB`);
     figures.push(...codecFigures(size, options.quick ? 3 : 5));

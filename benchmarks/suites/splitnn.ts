@@ -8,8 +8,9 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import * as tf from '@tensorflow/tfjs';
-import type { Figure, Suite, SuiteOptions } from '../types.js';
 import { reorderRows } from '../../src/splitnn/data.js';
 import {
   accuracy,
@@ -28,10 +29,15 @@ import {
 } from '../../src/splitnn/index.js';
 import { initBackend } from '../../src/tf/index.js';
 import { loadIdxImageSet } from '../../src/traditional-ml/data/idx.js';
+import type { Figure, Suite, SuiteOptions } from '../types.js';
 
 interface Problem {
   readonly name: string;
-  readonly parties: readonly { readonly name: string; readonly rows: FeatureRows; readonly net: NetworkSpecInput }[];
+  readonly parties: readonly {
+    readonly name: string;
+    readonly rows: FeatureRows;
+    readonly net: NetworkSpecInput;
+  }[];
   readonly top: NetworkSpecInput;
   readonly labels: Int32Array;
   readonly numClasses: number;
@@ -49,7 +55,13 @@ function breastCancer(quick: boolean): Problem {
   const root = join(process.cwd(), 'examples/vertical-breast-cancer/data');
   const csv = (p: string, label?: string) =>
     loadPartyData(
-      { format: 'csv', path: p, idColumn: 'id', standardize: true, ...(label ? { labelColumn: label, featureColumns: [] } : {}) },
+      {
+        format: 'csv',
+        path: p,
+        idColumn: 'id',
+        standardize: true,
+        ...(label ? { labelColumn: label, featureColumns: [] } : {}),
+      },
       root,
       p,
     );
@@ -70,8 +82,16 @@ function breastCancer(quick: boolean): Problem {
   return {
     name: 'flagship (breast cancer, 2 feature parties)',
     parties: [
-      { name: 'site-1', rows: reorderRows(a.features as FeatureRows, rowIndexFor(sorted, a.ids, 'site-1')), net: bottom(15) },
-      { name: 'site-2', rows: reorderRows(b.features as FeatureRows, rowIndexFor(sorted, b.ids, 'site-2')), net: bottom(15) },
+      {
+        name: 'site-1',
+        rows: reorderRows(a.features as FeatureRows, rowIndexFor(sorted, a.ids, 'site-1')),
+        net: bottom(15),
+      },
+      {
+        name: 'site-2',
+        rows: reorderRows(b.features as FeatureRows, rowIndexFor(sorted, b.ids, 'site-2')),
+        net: bottom(15),
+      },
     ],
     top: { inputShape: [16], layers: [{ type: 'dense', units: 2 }] },
     labels: Int32Array.from(li, (r) => c.labels?.values[r] as number),
@@ -107,8 +127,13 @@ function fashion(dataDir: string, quick: boolean, kind: 'mlp' | 'cnn'): Problem 
     ],
   };
   return {
-    name: kind === 'mlp' ? 'Fashion-MNIST MLP 784-256-128 | 10' : 'Fashion-MNIST CNN conv8-conv16-64 | 10',
-    parties: [{ name: 'images', rows: { rowShape: [28, 28, 1], data }, net: kind === 'mlp' ? mlp : cnn }],
+    name:
+      kind === 'mlp'
+        ? 'Fashion-MNIST MLP 784-256-128 | 10'
+        : 'Fashion-MNIST CNN conv8-conv16-64 | 10',
+    parties: [
+      { name: 'images', rows: { rowShape: [28, 28, 1], data }, net: kind === 'mlp' ? mlp : cnn },
+    ],
     top: { inputShape: [kind === 'mlp' ? 128 : 64], layers: [{ type: 'dense', units: 10 }] },
     labels: Int32Array.from(set.labels.subarray(0, n)),
     numClasses: 10,
@@ -124,7 +149,11 @@ interface RunResult {
   readonly auc?: number;
 }
 
-function evaluate(p: Problem, probs: Float32Array, validation: Int32Array): { accuracy: number; auc?: number } {
+function evaluate(
+  p: Problem,
+  probs: Float32Array,
+  validation: Int32Array,
+): { accuracy: number; auc?: number } {
   const y = Int32Array.from(validation, (i) => p.labels[i] as number);
   const acc = accuracy(probs, y, p.numClasses);
   if (p.numClasses !== 2) return { accuracy: acc };
@@ -144,7 +173,9 @@ function trainer(p: Problem, mode: 'split' | 'joint', float16 = false): Trainer 
   const top = { network: p.top, seed: 99, optimizer: opt };
   const labels = { labels: p.labels, numClasses: p.numClasses };
   if (mode === 'split') {
-    const features = p.parties.map((q, i) => new FeatureParty(q.name, q.rows, { network: q.net, seed: i + 1, optimizer: opt }));
+    const features = p.parties.map(
+      (q, i) => new FeatureParty(q.name, q.rows, { network: q.net, seed: i + 1, optimizer: opt }),
+    );
     const label = new LabelParty({
       name: 'label',
       order: p.parties.map((q) => q.name),
@@ -161,7 +192,11 @@ function trainer(p: Problem, mode: 'split' | 'joint', float16 = false): Trainer 
     };
   }
   const joint = new JointModel({
-    bottoms: p.parties.map((q, i) => ({ name: q.name, rows: q.rows, half: { network: q.net, seed: i + 1 } })),
+    bottoms: p.parties.map((q, i) => ({
+      name: q.name,
+      rows: q.rows,
+      half: { network: q.net, seed: i + 1 },
+    })),
     labelParty: 'label',
     top,
     labels,
@@ -205,7 +240,12 @@ function runAll(p: Problem, trainers: Trainer[]): RunResult[] {
   });
 }
 
-function figures(p: Problem, backend: string, log: (l: string) => void, withF16: boolean): Figure[] {
+function figures(
+  p: Problem,
+  backend: string,
+  log: (l: string) => void,
+  withF16: boolean,
+): Figure[] {
   const trainers = [trainer(p, 'joint'), trainer(p, 'split')];
   if (withF16) trainers.push(trainer(p, 'split', true));
   const [joint, split, f16] = runAll(p, trainers) as [RunResult, RunResult, RunResult | undefined];
@@ -243,7 +283,15 @@ function figures(p: Problem, backend: string, log: (l: string) => void, withF16:
     },
   ];
   if (split.auc !== undefined && joint.auc !== undefined) {
-    out.push({ name: `${p.name}: validation AUC after ${p.steps} steps`, value: split.auc, unit: 'auc', peer: 'joint', peerValue: joint.auc, ratio: split.auc - joint.auc, note: 'ratio field = split − joint' });
+    out.push({
+      name: `${p.name}: validation AUC after ${p.steps} steps`,
+      value: split.auc,
+      unit: 'auc',
+      peer: 'joint',
+      peerValue: joint.auc,
+      ratio: split.auc - joint.auc,
+      note: 'ratio field = split − joint',
+    });
   }
   if (f16 !== undefined) {
     out.push({
@@ -259,10 +307,21 @@ function figures(p: Problem, backend: string, log: (l: string) => void, withF16:
   return out;
 }
 
+/**
+ * A full garbage collection, so resident memory reflects live data rather than V8's lazy
+ * collection (without it RSS drifts up by tens of MiB before V8 bothers to collect).
+ */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
 /** Resident memory and tensor count over a long split run of the flagship network. */
 function memoryFigures(p: Problem, steps: number, log: (l: string) => void): Figure[] {
   const opt = { learningRate: p.lr, momentum: 0.9 };
-  const features = p.parties.map((q, i) => new FeatureParty(q.name, q.rows, { network: q.net, seed: i + 1, optimizer: opt }));
+  const features = p.parties.map(
+    (q, i) => new FeatureParty(q.name, q.rows, { network: q.net, seed: i + 1, optimizer: opt }),
+  );
   const label = new LabelParty({
     name: 'label',
     order: p.parties.map((q) => q.name),
@@ -275,15 +334,17 @@ function memoryFigures(p: Problem, steps: number, log: (l: string) => void): Fig
   const n = p.labels.length;
   const batch = () => Int32Array.from({ length: p.batch }, () => rng.nextInt(n));
   for (let i = 0; i < 500; i++) split.step(batch(), { training: true });
-  (globalThis as { gc?: () => void }).gc?.();
+  collectGarbage();
   const rss0 = process.memoryUsage().rss;
   const tensors0 = tf.memory().numTensors;
   for (let i = 0; i < steps; i++) split.step(batch(), { training: true });
-  (globalThis as { gc?: () => void }).gc?.();
+  collectGarbage();
   const rss1 = process.memoryUsage().rss;
   const tensors1 = tf.memory().numTensors;
   split.dispose();
-  log(`memory: rss ${(rss0 / 2 ** 20).toFixed(1)} → ${(rss1 / 2 ** 20).toFixed(1)} MiB over ${steps} steps; tensors ${tensors0} → ${tensors1}`);
+  log(
+    `memory: rss ${(rss0 / 2 ** 20).toFixed(1)} → ${(rss1 / 2 ** 20).toFixed(1)} MiB over ${steps} steps; tensors ${tensors0} → ${tensors1}`,
+  );
   return [
     {
       name: `${p.name}: resident memory after ${steps} more split steps`,
@@ -306,11 +367,15 @@ const suite: Suite = {
     const flagship = breastCancer(options.quick);
     out.push(...figures(flagship, backend, options.log, true));
     out.push(...memoryFigures(flagship, options.quick ? 1000 : 10_000, options.log));
-    const dir = options.dataDir ?? (existsSync('examples/data/fashion-mnist') ? 'examples/data/fashion-mnist' : '/work/shared/datasets/fashion-mnist');
+    const dir =
+      options.dataDir ??
+      (existsSync('examples/data/fashion-mnist')
+        ? 'examples/data/fashion-mnist'
+        : '/work/shared/datasets/fashion-mnist');
     out.push(...figures(fashion(dir, options.quick, 'mlp'), backend, options.log, true));
     out.push(...figures(fashion(dir, options.quick, 'cnn'), backend, options.log, false));
     await initBackend('cpu');
-    const cpuMlp = { ...fashion(dir, true, 'mlp'), steps: 40 };
+    const cpuMlp = { ...fashion(dir, true, 'mlp'), steps: 30 };
     out.push(...figures(cpuMlp, 'cpu', options.log, false).slice(0, 2));
     await initBackend('wasm');
     return out;

@@ -16,13 +16,17 @@ import {
   RelativeNoise,
   SvtPrivacy,
 } from './filters/index.js';
-import { TfFedAvgExecutor } from './learner/index.js';
 import { LeakageFilter } from './leakage-filter.js';
+import { TfFedAvgExecutor } from './learner/index.js';
 import type { ModelSpec } from './model/index.js';
 
 const activation = z.enum(['relu', 'sigmoid', 'tanh', 'linear']);
 const layer = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('dense'), units: z.number().int().min(1), activation: activation.optional() }),
+  z.strictObject({
+    type: z.literal('dense'),
+    units: z.number().int().min(1),
+    activation: activation.optional(),
+  }),
   z.strictObject({
     type: z.literal('conv2d'),
     filters: z.number().int().min(1),
@@ -73,7 +77,9 @@ export const tfFedAvgExecutor = defineComponent({
       batchSize: args.batchSize,
       epochs: args.epochs,
       trainData: () => idxSlice(dir, args.data.part, args.train, args.data.classes),
-      ...(valid === undefined ? {} : { validData: () => idxSlice(dir, args.data.part, valid, args.data.classes) }),
+      ...(valid === undefined
+        ? {}
+        : { validData: () => idxSlice(dir, args.data.part, valid, args.data.classes) }),
     });
   },
 });

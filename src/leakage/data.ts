@@ -1,6 +1,7 @@
 /** Fashion-MNIST slices as `LocalData`, and the mean-image prior, for the leakage examples. */
-import { loadIdxImageSet } from '../traditional-ml/data/idx.js';
+
 import { fail } from '../runtime/core/index.js';
+import { loadIdxImageSet } from '../traditional-ml/data/idx.js';
 import type { LocalData } from './learner/train.js';
 
 type ImageSet = ReturnType<typeof loadIdxImageSet>;
@@ -18,7 +19,13 @@ function load(dir: string, part: 'train' | 't10k'): ImageSet {
 
 function checkRange(set: ImageSet, range: readonly [number, number], label: string): void {
   const [from, to] = range;
-  if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || to <= from || to > set.count) {
+  if (
+    !Number.isInteger(from) ||
+    !Number.isInteger(to) ||
+    from < 0 ||
+    to <= from ||
+    to > set.count
+  ) {
     fail(label, `an index range [from, to) inside [0, ${set.count}]`, `[${from}, ${to})`);
   }
 }

@@ -93,7 +93,8 @@ export class LeakageFilter implements Filter {
     if (!Number.isInteger(o.startRound) || o.startRound < 0) {
       fail('LeakageFilter startRound', 'an integer ≥ 0', String(o.startRound));
     }
-    if (!Number.isFinite(o.threshold)) fail('LeakageFilter threshold', 'a finite number', String(o.threshold));
+    if (!Number.isFinite(o.threshold))
+      fail('LeakageFilter threshold', 'a finite number', String(o.threshold));
     this.#o = o;
   }
 
@@ -115,7 +116,10 @@ export class LeakageFilter implements Filter {
       );
     }
     if (ctx.globalModel?.kind !== 'weights') {
-      throw new VflareError('FILTER_FAILED', 'LeakageFilter needs the global model the task carried');
+      throw new VflareError(
+        'FILTER_FAILED',
+        'LeakageFilter needs the global model the task carried',
+      );
     }
     const data = learner.trainingData();
     if (data.count > this.#o.maxImages) {

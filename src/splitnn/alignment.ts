@@ -30,7 +30,12 @@ export function sortIdsUtf8(ids: readonly string[]): string[] {
   const keyed = ids.map((id) => ({ id, bytes: encoder.encode(id) }));
   keyed.sort((x, y) => compareBytes(x.bytes, y.bytes));
   for (let i = 1; i < keyed.length; i++) {
-    if (compareBytes((keyed[i - 1] as { bytes: Uint8Array }).bytes, (keyed[i] as { bytes: Uint8Array }).bytes) === 0) {
+    if (
+      compareBytes(
+        (keyed[i - 1] as { bytes: Uint8Array }).bytes,
+        (keyed[i] as { bytes: Uint8Array }).bytes,
+      ) === 0
+    ) {
       throw new VflareError(
         'INVALID_DATA',
         `the intersection holds a duplicate id (position ${i} after sorting); ids must be unique`,
@@ -65,7 +70,10 @@ export function splitPositions(
   seed: number,
 ): { train: Int32Array; validation: Int32Array } {
   if (!(validationFraction >= 0 && validationFraction < 1)) {
-    throw new VflareError('INVALID_CONFIG', `validation fraction must be in [0, 1), got ${validationFraction}`);
+    throw new VflareError(
+      'INVALID_CONFIG',
+      `validation fraction must be in [0, 1), got ${validationFraction}`,
+    );
   }
   const all = Int32Array.from({ length: n }, (_, i) => i);
   new SeededRandom(seed, streamOf('splitnn.validation')).shuffle(all);
@@ -73,15 +81,24 @@ export function splitPositions(
   const validation = all.slice(0, v).sort();
   const train = all.slice(v).sort();
   if (train.length === 0) {
-    throw new VflareError('INVALID_DATA', `no training rows: ${n} aligned rows, ${v} for validation`);
+    throw new VflareError(
+      'INVALID_DATA',
+      `no training rows: ${n} aligned rows, ${v} for validation`,
+    );
   }
   return { train, validation };
 }
 
 /** Maps each sorted id to the party's local row index; every id must be present locally. */
-export function rowIndexFor(sorted: readonly string[], localIds: readonly string[], party: string): Int32Array {
+export function rowIndexFor(
+  sorted: readonly string[],
+  localIds: readonly string[],
+  party: string,
+): Int32Array {
   const index = new Map<string, number>();
-  localIds.forEach((id, i) => index.set(id, i));
+  localIds.forEach((id, i) => {
+    index.set(id, i);
+  });
   const out = new Int32Array(sorted.length);
   for (let i = 0; i < sorted.length; i++) {
     const r = index.get(sorted[i] as string);

@@ -15,9 +15,9 @@ import type { ControllerApi, TaskHandle, Workflow } from '../runtime/core/contro
 import { VflareError } from '../runtime/core/errors.js';
 import type { TaskResult } from '../runtime/core/messages.js';
 import { toHex } from './alignment.js';
+import { TASK_ALIGN, TASK_PREDICT, TASK_TRAIN } from './executor.js';
 import { expectKind, type SplitAlignmentPayload } from './messages.js';
 import type { TrainingPlan } from './plan.js';
-import { TASK_ALIGN, TASK_PREDICT, TASK_TRAIN } from './executor.js';
 
 export const controllerArgsSchema = z.object({
   /** `predict`: every party loads its saved half (executor arg `model`) and the label party
@@ -66,7 +66,8 @@ export class SplitNNController implements Workflow {
       );
     }
     const order = a.labelHoldsFeatures ? [...features, a.labelParty] : features;
-    if (order.length === 0) throw new VflareError('INVALID_CONFIG', 'split learning: no feature party');
+    if (order.length === 0)
+      throw new VflareError('INVALID_CONFIG', 'split learning: no feature party');
     return {
       mode: a.mode,
       labelParty: a.labelParty,
@@ -125,13 +126,22 @@ export class SplitNNController implements Workflow {
     }
     const labelResult = outcome.results.get(plan.labelParty);
     failIfBad(labelResult, plan.labelParty, 'training', outcome.completion);
-    const metrics = expectKind((labelResult as TaskResult).payload, 'metrics', plan.labelParty).metrics;
+    const metrics = expectKind(
+      (labelResult as TaskResult).payload,
+      'metrics',
+      plan.labelParty,
+    ).metrics;
     api.reportMetrics(metrics);
     api.reportRounds(plan.mode === 'train' ? plan.steps : 0);
   }
 }
 
-function failIfBad(r: TaskResult | undefined, site: string, phase: string, completion: string): void {
+function failIfBad(
+  r: TaskResult | undefined,
+  site: string,
+  phase: string,
+  completion: string,
+): void {
   if (r === undefined) {
     throw new VflareError(
       completion === 'timeout' ? 'TASK_TIMEOUT' : 'TASK_FAILED',
@@ -154,7 +164,9 @@ export function checkDigests(views: ReadonlyMap<string, SplitAlignmentPayload>):
   for (const [site, v] of views) hexes.set(site, toHex(v.digest));
   const distinct = new Set(hexes.values());
   if (distinct.size > 1) {
-    const detail = [...views].map(([s, v]) => `${s}: ${v.count} ids, digest ${(hexes.get(s) as string).slice(0, 12)}…`);
+    const detail = [...views].map(
+      ([s, v]) => `${s}: ${v.count} ids, digest ${(hexes.get(s) as string).slice(0, 12)}…`,
+    );
     throw new VflareError(
       'PROTOCOL_ERROR',
       `split learning: the parties' intersections differ (${detail.join('; ')}); training would ` +
@@ -164,6 +176,9 @@ export function checkDigests(views: ReadonlyMap<string, SplitAlignmentPayload>):
   }
   const first = views.values().next().value as SplitAlignmentPayload | undefined;
   if (first !== undefined && first.count === 0) {
-    throw new VflareError('INVALID_DATA', 'split learning: the intersection is empty; nothing to train on');
+    throw new VflareError(
+      'INVALID_DATA',
+      'split learning: the intersection is empty; nothing to train on',
+    );
   }
 }

@@ -88,7 +88,10 @@ export const CIFAR10_RECORD = 1 + 3 * 32 * 32;
  * byte 0–9, then 1024 red, 1024 green and 1024 blue bytes, each plane row-major) into NHWC
  * images scaled to [0, 1] and labels.
  */
-export function parseCifar10(bytes: Uint8Array, source = 'cifar-10'): { images: Float32Array; labels: Int32Array } {
+export function parseCifar10(
+  bytes: Uint8Array,
+  source = 'cifar-10',
+): { images: Float32Array; labels: Int32Array } {
   if (bytes.length === 0 || bytes.length % CIFAR10_RECORD !== 0) {
     throw new VflareError(
       'INVALID_DATA',
@@ -102,7 +105,10 @@ export function parseCifar10(bytes: Uint8Array, source = 'cifar-10'): { images: 
     const base = r * CIFAR10_RECORD;
     const label = bytes[base] as number;
     if (label > 9) {
-      throw new VflareError('INVALID_DATA', `${source}: record ${r} has label ${label}, expected 0–9`);
+      throw new VflareError(
+        'INVALID_DATA',
+        `${source}: record ${r} has label ${label}, expected 0–9`,
+      );
     }
     labels[r] = label;
     for (let p = 0; p < 1024; p++) {
@@ -114,7 +120,11 @@ export function parseCifar10(bytes: Uint8Array, source = 'cifar-10'): { images: 
   return { images, labels };
 }
 
-function loadCifar10(spec: Extract<DataSpec, { format: 'cifar10' }>, root: string, party: string): PartyData {
+function loadCifar10(
+  spec: Extract<DataSpec, { format: 'cifar10' }>,
+  root: string,
+  party: string,
+): PartyData {
   const parts = spec.files.map((f) => {
     const path = resolvePath(root, f);
     try {
@@ -142,24 +152,35 @@ function loadCifar10(spec: Extract<DataSpec, { format: 'cifar10' }>, root: strin
     : { ids, features: { rowShape: [32, 32, 3], data: images } };
 }
 
-function loadCsv(spec: Extract<DataSpec, { format: 'csv' }>, root: string, party: string): PartyData {
+function loadCsv(
+  spec: Extract<DataSpec, { format: 'csv' }>,
+  root: string,
+  party: string,
+): PartyData {
   const path = resolvePath(root, spec.path);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new VflareError('NOT_FOUND', `party "${party}": cannot read ${path}; check the data path`, {
-      cause: err,
-    });
+    throw new VflareError(
+      'NOT_FOUND',
+      `party "${party}": cannot read ${path}; check the data path`,
+      {
+        cause: err,
+      },
+    );
   }
   let records: string[][];
   try {
     records = parse(text, { skip_empty_lines: true, trim: true }) as string[][];
   } catch (err) {
-    throw new VflareError('INVALID_DATA', `party "${party}": ${path} is not valid CSV`, { cause: err });
+    throw new VflareError('INVALID_DATA', `party "${party}": ${path} is not valid CSV`, {
+      cause: err,
+    });
   }
   const header = records[0];
-  if (header === undefined) throw new VflareError('INVALID_DATA', `party "${party}": ${path} is empty`);
+  if (header === undefined)
+    throw new VflareError('INVALID_DATA', `party "${party}": ${path} is empty`);
   const col = (name: string): number => {
     const i = header.indexOf(name);
     if (i < 0) {
@@ -170,7 +191,8 @@ function loadCsv(spec: Extract<DataSpec, { format: 'csv' }>, root: string, party
   const idCol = col(spec.idColumn);
   const labelCol = spec.labelColumn === undefined ? -1 : col(spec.labelColumn);
   const featureCols =
-    spec.featureColumns?.map(col) ?? header.map((_, i) => i).filter((i) => i !== idCol && i !== labelCol);
+    spec.featureColumns?.map(col) ??
+    header.map((_, i) => i).filter((i) => i !== idCol && i !== labelCol);
   const rows = records.slice(1);
   const ids: string[] = [];
   const x = new Float32Array(rows.length * featureCols.length);

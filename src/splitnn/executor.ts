@@ -15,7 +15,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { JobState } from '../runtime/core/context.js';
-import { VflareError, safeMessage } from '../runtime/core/errors.js';
+import { safeMessage, VflareError } from '../runtime/core/errors.js';
 import type { Executor, ExecutorContext, SiteJobContext } from '../runtime/core/executor.js';
 import type { Payload, TaskData, Tensor, TensorMap } from '../runtime/core/messages.js';
 import type { PeerReply, PeerRequest } from '../runtime/core/peer.js';
@@ -23,11 +23,11 @@ import { initBackend } from '../tf/index.js';
 import { digestIds, rowIndexFor, sortIdsUtf8, splitPositions } from './alignment.js';
 import { dataSchema, loadPartyData, type PartyData, reorderRows } from './data.js';
 import {
+  checkStep,
   expectKind,
   type SplitActivationsPayload,
   type SplitAlignmentPayload,
   type SplitPlanPayload,
-  checkStep,
   TOPIC_DONE,
   TOPIC_FORWARD,
   TOPIC_GRADIENT,
@@ -50,7 +50,12 @@ export const executorArgsSchema = z.object({
   bottom: networkSchema.optional(),
   /** The top network (label party). Its input width is the sum of the cut widths. */
   top: networkSchema.optional(),
-  optimizer: sgdSchema.default({ learningRate: 0.01, momentum: 0.9, weightDecay: 0, nesterov: false }),
+  optimizer: sgdSchema.default({
+    learningRate: 0.01,
+    momentum: 0.9,
+    weightDecay: 0,
+    nesterov: false,
+  }),
   /** Job-state entry the PSI workflow left the intersection in. */
   intersectionKey: z.string().default('psi.intersection'),
   /**
@@ -159,10 +164,16 @@ export class SplitNNExecutor implements Executor {
     let cutWidth = 0;
     if (ctx.site === plan.labelParty) {
       if (plan.mode === 'train' && data.labels === undefined) {
-        throw new VflareError('INVALID_CONFIG', `label party "${ctx.site}": its data has no label column`);
+        throw new VflareError(
+          'INVALID_CONFIG',
+          `label party "${ctx.site}": its data has no label column`,
+        );
       }
       if (this.args.top === undefined) {
-        throw new VflareError('INVALID_CONFIG', `label party "${ctx.site}": no top network configured`);
+        throw new VflareError(
+          'INVALID_CONFIG',
+          `label party "${ctx.site}": no top network configured`,
+        );
       }
       if (inOrder) cutWidth = this.#ownCutWidth(ctx.site);
     } else if (inOrder) {
@@ -177,7 +188,10 @@ export class SplitNNExecutor implements Executor {
       }
       this.#registerFeatureHandlers(session, ctx);
     } else {
-      throw new VflareError('INVALID_CONFIG', `site "${ctx.site}" is neither the label party nor a feature party`);
+      throw new VflareError(
+        'INVALID_CONFIG',
+        `site "${ctx.site}" is neither the label party nor a feature party`,
+      );
     }
     return { kind: 'splitnn.alignment', count: sorted.length, digest, cutWidth, meta: {} };
   }
@@ -222,13 +236,19 @@ export class SplitNNExecutor implements Executor {
       (req: PeerRequest): T => {
         session.lastActivity = Date.now();
         if (req.from !== session.plan.labelParty) {
-          throw new VflareError('PROTOCOL_ERROR', `split learning: "${req.from}" is not the label party`);
+          throw new VflareError(
+            'PROTOCOL_ERROR',
+            `split learning: "${req.from}" is not the label party`,
+          );
         }
         try {
           return fn(req);
         } catch (err) {
           // The label party sees the reason in its reply; this party's task fails with it too.
-          const e = err instanceof VflareError ? err : new VflareError('INTERNAL', safeMessage(err), { cause: err });
+          const e =
+            err instanceof VflareError
+              ? err
+              : new VflareError('INTERNAL', safeMessage(err), { cause: err });
           session.failure ??= e;
           session.done?.(false);
           throw e;
@@ -249,7 +269,12 @@ export class SplitNNExecutor implements Executor {
           acts = feature.evaluate(f.positions);
         }
         const encoding = session.plan.float16 ? 'float16' : 'float32';
-        return { kind: 'splitnn.activations', step: f.step, activations: encodeCut(acts, b, feature.cutWidth, encoding), meta: {} };
+        return {
+          kind: 'splitnn.activations',
+          step: f.step,
+          activations: encodeCut(acts, b, feature.cutWidth, encoding),
+          meta: {},
+        };
       }),
     );
     peers.register(
@@ -258,11 +283,16 @@ export class SplitNNExecutor implements Executor {
         const g = expectKind(req.payload, 'splitnn.gradient', req.from);
         const feature = session.feature as FeatureParty;
         if (session.pendingStep === undefined) {
-          throw new VflareError('PROTOCOL_ERROR', `split learning: a gradient for step ${g.step} arrived with no forward pending`);
+          throw new VflareError(
+            'PROTOCOL_ERROR',
+            `split learning: a gradient for step ${g.step} arrived with no forward pending`,
+          );
         }
         checkStep(g.step, session.pendingStep, 'gradient', req.from);
         const rows = g.gradient.rows;
-        feature.applyGradient(decodeCut(g.gradient, rows, feature.cutWidth, 'cut-layer gradient', req.from));
+        feature.applyGradient(
+          decodeCut(g.gradient, rows, feature.cutWidth, 'cut-layer gradient', req.from),
+        );
         session.pendingStep = undefined;
         session.served++;
         return { kind: 'metrics', metrics: { step: g.step }, meta: {} };
@@ -282,7 +312,10 @@ export class SplitNNExecutor implements Executor {
   async #train(p: SplitPlanPayload, ctx: ExecutorContext, training: boolean): Promise<Payload> {
     const session = this.#session;
     if (session === undefined) {
-      throw new VflareError('PROTOCOL_ERROR', `site "${ctx.site}": ${ctx.taskName} before alignment`);
+      throw new VflareError(
+        'PROTOCOL_ERROR',
+        `site "${ctx.site}": ${ctx.taskName} before alignment`,
+      );
     }
     if (ctx.site === p.plan.labelParty) {
       return training ? this.#drive(session, p, ctx) : this.#predict(session, p, ctx);
@@ -290,13 +323,21 @@ export class SplitNNExecutor implements Executor {
     return this.#serve(session, ctx, training);
   }
 
-  #labelParty(session: Session, p: SplitPlanPayload, ctx: ExecutorContext, labels: LabelRows): LabelParty {
+  #labelParty(
+    session: Session,
+    p: SplitPlanPayload,
+    ctx: ExecutorContext,
+    labels: LabelRows,
+  ): LabelParty {
     const { plan } = p;
     const remoteWidths: Record<string, number> = {};
     for (const q of plan.order.filter((o) => o !== ctx.site)) {
       const w = p.cutWidths[q];
       if (w === undefined || !Number.isInteger(w) || w <= 0) {
-        throw new VflareError('PROTOCOL_ERROR', `label party: no cut width for feature party "${q}"`);
+        throw new VflareError(
+          'PROTOCOL_ERROR',
+          `label party: no cut width for feature party "${q}"`,
+        );
       }
       remoteWidths[q] = w;
     }
@@ -345,7 +386,11 @@ export class SplitNNExecutor implements Executor {
     const driver = new Driver(label, p.plan, p.cutWidths, ctx);
     const all = Int32Array.from({ length: session.count }, (_, i) => i);
     const probs = await driver.probabilities(0, all, numClasses);
-    ctx.peers.fireAndForget(label.remoteParties, TOPIC_DONE, { kind: 'splitnn.done', ok: true, meta: {} });
+    ctx.peers.fireAndForget(label.remoteParties, TOPIC_DONE, {
+      kind: 'splitnn.done',
+      ok: true,
+      meta: {},
+    });
     const dir = join(ctx.workspace, 'splitnn');
     mkdirSync(dir, { recursive: true });
     const header = ['id', 'class', ...Array.from({ length: numClasses }, (_, c) => `p${c}`)];
@@ -378,21 +423,28 @@ export class SplitNNExecutor implements Executor {
       if (session.failure !== undefined) return resolve(false);
       session.done = finish;
       ctx.signal.addEventListener('abort', onAbort, { once: true });
-      timer = setInterval(() => {
-        if (Date.now() - session.lastActivity > idleMs) {
-          clearInterval(timer);
-          ctx.signal.removeEventListener('abort', onAbort);
-          reject(
-            new VflareError(
-              'TASK_TIMEOUT',
-              `feature party "${ctx.site}": the label party sent nothing for ${idleMs} ms; stopping`,
-            ),
-          );
-        }
-      }, Math.min(1000, idleMs / 4));
+      timer = setInterval(
+        () => {
+          if (Date.now() - session.lastActivity > idleMs) {
+            clearInterval(timer);
+            ctx.signal.removeEventListener('abort', onAbort);
+            reject(
+              new VflareError(
+                'TASK_TIMEOUT',
+                `feature party "${ctx.site}": the label party sent nothing for ${idleMs} ms; stopping`,
+              ),
+            );
+          }
+        },
+        Math.min(1000, idleMs / 4),
+      );
     });
     if (session.failure !== undefined) throw session.failure;
-    if (!ok) throw new VflareError('TASK_FAILED', `feature party "${ctx.site}": the label party stopped training early`);
+    if (!ok)
+      throw new VflareError(
+        'TASK_FAILED',
+        `feature party "${ctx.site}": the label party stopped training early`,
+      );
     const feature = session.feature as FeatureParty;
     if (training) {
       saveHalf(ctx.workspace, ctx.site, 'bottom', {
@@ -410,7 +462,10 @@ export class SplitNNExecutor implements Executor {
     const labels = session.data.labels as NonNullable<PartyData['labels']>;
     const alignedLabels = Int32Array.from(session.index, (r) => labels.values[r] as number);
     const remote = plan.order.filter((q) => q !== ctx.site);
-    const label = this.#labelParty(session, p, ctx, { labels: alignedLabels, numClasses: labels.numClasses });
+    const label = this.#labelParty(session, p, ctx, {
+      labels: alignedLabels,
+      numClasses: labels.numClasses,
+    });
     const driver = new Driver(label, plan, p.cutWidths, ctx);
     const { train, validation } = splitPositions(session.count, plan.validationFraction, ctx.seed);
     const rng = new SeededRandom(ctx.seed, streamOf('splitnn.batches'));
@@ -421,11 +476,15 @@ export class SplitNNExecutor implements Executor {
       for (let step = 0; step < plan.steps; step++) {
         if (ctx.signal.aborted) throw new VflareError('ABORTED', 'split learning aborted');
         const positions = new Int32Array(plan.batchSize);
-        for (let i = 0; i < positions.length; i++) positions[i] = train[rng.nextInt(train.length)] as number;
+        for (let i = 0; i < positions.length; i++)
+          positions[i] = train[rng.nextInt(train.length)] as number;
         const dropoutSeed = (Math.imul(ctx.seed, 0x27d4eb2d) ^ step) >>> 0;
         last['loss'] = await driver.trainStep(step, positions, dropoutSeed);
         const isLast = step === plan.steps - 1;
-        if (validation.length > 0 && (isLast || (plan.validateEvery > 0 && (step + 1) % plan.validateEvery === 0))) {
+        if (
+          validation.length > 0 &&
+          (isLast || (plan.validateEvery > 0 && (step + 1) % plan.validateEvery === 0))
+        ) {
           const v = await driver.validate(step, validation, alignedLabels, labels.numClasses);
           ctx.logger.info({ step: step + 1, ...v }, 'split learning validation');
           last = { ...last, ...v };
@@ -436,8 +495,11 @@ export class SplitNNExecutor implements Executor {
       ctx.peers.fireAndForget(remote, TOPIC_DONE, { kind: 'splitnn.done', ok, meta: {} });
     }
     const seconds = (performance.now() - started) / 1000;
-    const half: Record<string, unknown> = { top: { spec: label.top.spec, weights: label.top.getWeights() } };
-    if (label.own !== undefined) half['bottom'] = { spec: label.own.network.spec, weights: label.own.network.getWeights() };
+    const half: Record<string, unknown> = {
+      top: { spec: label.top.spec, weights: label.top.getWeights() },
+    };
+    if (label.own !== undefined)
+      half['bottom'] = { spec: label.own.network.spec, weights: label.own.network.getWeights() };
     saveHalf(ctx.workspace, ctx.site, 'top', half);
     const metrics: Record<string, number> = {
       intersection: session.count,
@@ -462,7 +524,12 @@ class Driver {
     private readonly ctx: ExecutorContext,
   ) {}
 
-  async #activations(step: number, phase: 'train' | 'eval', positions: Int32Array, dropoutSeed: number) {
+  async #activations(
+    step: number,
+    phase: 'train' | 'eval',
+    positions: Int32Array,
+    dropoutSeed: number,
+  ) {
     const remote = this.label.remoteParties;
     const acts = new Map<string, Float32Array>();
     if (remote.length === 0) return acts;
@@ -476,14 +543,21 @@ class Driver {
       const payload = this.#ok(replies.get(q), q, `activations of step ${step}`);
       const a = expectKind(payload, 'splitnn.activations', q);
       checkStep(a.step, step, 'activations', q);
-      acts.set(q, decodeCut(a.activations, positions.length, this.widths[q] as number, 'activations', q));
+      acts.set(
+        q,
+        decodeCut(a.activations, positions.length, this.widths[q] as number, 'activations', q),
+      );
     }
     return acts;
   }
 
   #ok(reply: PeerReply | undefined, party: string, what: string): Payload | null {
     if (reply === undefined) {
-      throw new VflareError('PEER_FAILED', `split learning: no reply from "${party}" for the ${what}`, { context: { party } });
+      throw new VflareError(
+        'PEER_FAILED',
+        `split learning: no reply from "${party}" for the ${what}`,
+        { context: { party } },
+      );
     }
     if (reply.rc === 'timeout') {
       throw new VflareError(
@@ -513,7 +587,12 @@ class Driver {
       const replies = await this.ctx.peers.request(
         q,
         TOPIC_GRADIENT,
-        { kind: 'splitnn.gradient', step, gradient: encodeCut(g, positions.length, width, encoding), meta: {} },
+        {
+          kind: 'splitnn.gradient',
+          step,
+          gradient: encodeCut(g, positions.length, width, encoding),
+          meta: {},
+        },
         { timeoutMs: this.plan.peerTimeoutMs, signal: this.ctx.signal },
       );
       this.#ok(replies.get(q), q, `gradient of step ${step}`);
@@ -542,13 +621,24 @@ class Driver {
   }
 
   /** Class probabilities at `positions`, in chunks (no labels needed). */
-  async probabilities(step: number, positions: Int32Array, numClasses: number): Promise<Float32Array> {
+  async probabilities(
+    step: number,
+    positions: Int32Array,
+    numClasses: number,
+  ): Promise<Float32Array> {
     const chunk = Math.max(this.plan.batchSize, 256);
     const probs = new Float32Array(positions.length * numClasses);
     for (let start = 0; start < positions.length; start += chunk) {
       const part = positions.subarray(start, Math.min(positions.length, start + chunk));
       const acts = await this.#activations(step, 'eval', part, 0);
-      probs.set(this.label.predict(part.length, acts, this.label.own === undefined ? undefined : gatherOwn(this.label.own.rows, part)), start * numClasses);
+      probs.set(
+        this.label.predict(
+          part.length,
+          acts,
+          this.label.own === undefined ? undefined : gatherOwn(this.label.own.rows, part),
+        ),
+        start * numClasses,
+      );
     }
     return probs;
   }
@@ -573,7 +663,12 @@ class Driver {
   }
 }
 
-function checkPositions(positions: unknown, session: Session, phase: 'train' | 'eval', site: string): void {
+function checkPositions(
+  positions: unknown,
+  session: Session,
+  phase: 'train' | 'eval',
+  site: string,
+): void {
   if (!(positions instanceof Int32Array) || positions.length === 0 || positions.length > 1 << 16) {
     throw new VflareError('PROTOCOL_ERROR', `feature party "${site}": malformed batch positions`);
   }
@@ -595,12 +690,19 @@ function checkPositions(positions: unknown, session: Session, phase: 'train' | '
 }
 
 /** Writes this party's own half (JSON: specs and float32 weights, base64). */
-function saveHalf(workspace: string, site: string, role: string, half: Record<string, unknown>): string {
+function saveHalf(
+  workspace: string,
+  site: string,
+  role: string,
+  half: Record<string, unknown>,
+): string {
   const dir = join(workspace, 'splitnn');
   mkdirSync(dir, { recursive: true });
   const path = join(dir, `${role}-half.json`);
   const json = JSON.stringify({ format: 'vflare.splitnn.half/1', site, role, ...half }, (_k, v) =>
-    v instanceof Float32Array ? { float32: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') } : v,
+    v instanceof Float32Array
+      ? { float32: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') }
+      : v,
   );
   writeFileSync(path, json);
   return path;
@@ -621,11 +723,16 @@ export function loadHalf(path: string, site: string, part: 'bottom' | 'top'): Te
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new VflareError('NOT_FOUND', `party "${site}": cannot read its saved half ${path}`, { cause: err });
+    throw new VflareError('NOT_FOUND', `party "${site}": cannot read its saved half ${path}`, {
+      cause: err,
+    });
   }
   const doc = parsed as { format?: unknown; site?: unknown } & Record<string, unknown>;
   if (doc.format !== 'vflare.splitnn.half/1') {
-    throw new VflareError('INVALID_DATA', `party "${site}": ${path} is not a vflare split-learning half`);
+    throw new VflareError(
+      'INVALID_DATA',
+      `party "${site}": ${path} is not a vflare split-learning half`,
+    );
   }
   if (doc.site !== site) {
     throw new VflareError(
@@ -633,7 +740,9 @@ export function loadHalf(path: string, site: string, part: 'bottom' | 'top'): Te
       `party "${site}": ${path} is the half of "${String(doc.site)}"; each party loads only its own`,
     );
   }
-  const entry = doc[part] as { weights?: Record<string, { shape: number[]; data: { float32: string } }> } | undefined;
+  const entry = doc[part] as
+    | { weights?: Record<string, { shape: number[]; data: { float32: string } }> }
+    | undefined;
   if (entry?.weights === undefined) {
     throw new VflareError('INVALID_DATA', `party "${site}": ${path} holds no ${part} network`);
   }

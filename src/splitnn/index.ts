@@ -3,6 +3,7 @@
  * for their columns, the label party holds the top, the loss and the labels; activations and
  * cut-layer gradients travel over peer messaging after PSI aligned the records.
  */
+export { type BackendName, type BackendPreference, initBackend } from '../tf/index.js';
 export { digestIds, rowIndexFor, sortIdsUtf8, splitPositions, toHex } from './alignment.js';
 export { components } from './components.js';
 export {

@@ -8,11 +8,22 @@ import * as tf from '@tensorflow/tfjs';
 import type { ForwardMode } from './network.js';
 import { Network } from './network.js';
 import { MomentumSgd, type SgdOptionsInput } from './optimizer.js';
-import { type EvalResult, type FeatureRows, flatData, gatherRows, type HalfOptions, type LabelRows } from './split.js';
+import {
+  type EvalResult,
+  type FeatureRows,
+  flatData,
+  gatherRows,
+  type HalfOptions,
+  type LabelRows,
+} from './split.js';
 
 export interface JointOptions {
   /** Bottoms in cut order, each with the rows of its columns. */
-  readonly bottoms: readonly { readonly name: string; readonly rows: FeatureRows; readonly half: HalfOptions }[];
+  readonly bottoms: readonly {
+    readonly name: string;
+    readonly rows: FeatureRows;
+    readonly half: HalfOptions;
+  }[];
   readonly labelParty: string;
   readonly top: HalfOptions;
   readonly labels: LabelRows;
@@ -20,7 +31,11 @@ export interface JointOptions {
 }
 
 export class JointModel {
-  readonly bottoms: readonly { readonly name: string; readonly rows: FeatureRows; readonly network: Network }[];
+  readonly bottoms: readonly {
+    readonly name: string;
+    readonly rows: FeatureRows;
+    readonly network: Network;
+  }[];
   readonly top: Network;
   readonly optimizer: MomentumSgd;
   readonly #labels: LabelRows;
@@ -31,9 +46,15 @@ export class JointModel {
       rows: b.rows,
       network: new Network(b.half.network, `bottom:${b.name}`, b.half.seed),
     }));
-    this.top = new Network(options.top.network, `top:${options.labelParty}`, options.top.seed, true);
+    this.top = new Network(
+      options.top.network,
+      `top:${options.labelParty}`,
+      options.top.seed,
+      true,
+    );
     const all = new Map<string, tf.Variable>();
-    for (const b of this.bottoms) for (const [k, v] of b.network.variables) all.set(`${b.name}/${k}`, v);
+    for (const b of this.bottoms)
+      for (const [k, v] of b.network.variables) all.set(`${b.name}/${k}`, v);
     for (const [k, v] of this.top.variables) all.set(`top/${k}`, v);
     this.optimizer = new MomentumSgd(all, options.optimizer ?? options.top.optimizer ?? {});
     this.#labels = options.labels;
@@ -63,7 +84,8 @@ export class JointModel {
       );
       const byName: Record<string, tf.Tensor> = {};
       for (const b of this.bottoms) {
-        for (const [k, v] of b.network.variables) byName[`${b.name}/${k}`] = grads[v.name] as tf.Tensor;
+        for (const [k, v] of b.network.variables)
+          byName[`${b.name}/${k}`] = grads[v.name] as tf.Tensor;
       }
       for (const [k, v] of this.top.variables) byName[`top/${k}`] = grads[v.name] as tf.Tensor;
       this.optimizer.apply(byName);
@@ -74,7 +96,9 @@ export class JointModel {
   evaluate(positions: Int32Array): EvalResult {
     return tf.tidy(() => {
       const logits = this.#logits(this.#inputs(positions), { training: false });
-      const loss = tf.losses.softmaxCrossEntropy(this.#onehot(positions), logits).dataSync()[0] as number;
+      const loss = tf.losses
+        .softmaxCrossEntropy(this.#onehot(positions), logits)
+        .dataSync()[0] as number;
       return { loss, probabilities: flatData(tf.softmax(logits)) };
     });
   }

@@ -4,9 +4,10 @@
  * with the wire replaced by function calls and, optionally, float16 rounding. Used by tests,
  * benchmarks and anyone who wants to study split training without a federation.
  */
+
+import { roundFloat16 } from './float16.js';
 import type { ForwardMode } from './network.js';
 import type { EvalResult, FeatureParty, LabelParty } from './split.js';
-import { roundFloat16 } from './float16.js';
 
 export class LocalSplit {
   readonly features: ReadonlyMap<string, FeatureParty>;

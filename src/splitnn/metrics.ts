@@ -4,7 +4,11 @@
  */
 
 /** Share of rows whose highest-probability class equals the label. */
-export function accuracy(probabilities: Float32Array, labels: Int32Array, numClasses: number): number {
+export function accuracy(
+  probabilities: Float32Array,
+  labels: Int32Array,
+  numClasses: number,
+): number {
   if (labels.length === 0) return Number.NaN;
   let correct = 0;
   for (let i = 0; i < labels.length; i++) {

@@ -16,8 +16,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import type { Tensor, TensorMap } from '../runtime/core/messages.js';
 import { VflareError } from '../runtime/core/errors.js';
+import type { Tensor, TensorMap } from '../runtime/core/messages.js';
 import { SeededRandom, streamOf } from './random.js';
 
 export const activationSchema = z.enum(['linear', 'relu', 'sigmoid', 'tanh']);
@@ -285,11 +285,20 @@ export class Network {
     switch (s.type) {
       case 'dense': {
         const op = layer.index === this.#firstParam ? denseNoInputGrad : denseOp;
-        const z = op(x as tf.Tensor2D, layer.kernel as tf.Variable as tf.Tensor2D, layer.bias as tf.Variable as tf.Tensor1D);
+        const z = op(
+          x as tf.Tensor2D,
+          layer.kernel as tf.Variable as tf.Tensor2D,
+          layer.bias as tf.Variable as tf.Tensor1D,
+        );
         return { y: activate(z, s.activation) };
       }
       case 'conv2d': {
-        const c = tf.conv2d(x as tf.Tensor4D, layer.kernel as tf.Variable<tf.Rank.R4>, s.strides, s.padding);
+        const c = tf.conv2d(
+          x as tf.Tensor4D,
+          layer.kernel as tf.Variable<tf.Rank.R4>,
+          s.strides,
+          s.padding,
+        );
         return { y: activate(tf.add(c, layer.bias as tf.Variable), s.activation) };
       }
       case 'maxPool2d':
@@ -299,7 +308,10 @@ export class Network {
       case 'dropout': {
         if (!mode.training || s.rate === 0) return { y: tf.clone(x) };
         const seed = ((mode.dropoutSeed ?? 0) ^ Math.imul(layer.index + 1, 0x9e3779b9)) >>> 0;
-        const keep = tf.cast(tf.greaterEqual(tf.randomUniform(x.shape, 0, 1, 'float32', seed), s.rate), 'float32');
+        const keep = tf.cast(
+          tf.greaterEqual(tf.randomUniform(x.shape, 0, 1, 'float32', seed), s.rate),
+          'float32',
+        );
         const mask = tf.div(keep, 1 - s.rate);
         return { y: tf.mul(x, mask), mask };
       }
@@ -359,30 +371,47 @@ function layerBackward(
       const attrs = { strides: s.strides, pad: s.padding, dataFormat: 'NHWC' };
       grads.set(
         'kernel',
-        tf.engine().runKernel('Conv2DBackpropFilter', { x, dy: g }, {
-          ...attrs,
-          filterShape: [...kernel.shape],
-        }) as tf.Tensor,
+        tf.engine().runKernel(
+          'Conv2DBackpropFilter',
+          { x, dy: g },
+          {
+            ...attrs,
+            filterShape: [...kernel.shape],
+          },
+        ) as tf.Tensor,
       );
       grads.set('bias', tf.sum(g, [0, 1, 2]));
       const dx = needInput
-        ? tf.conv2dTranspose(g, kernel, x.shape as [number, number, number, number], s.strides, s.padding)
+        ? tf.conv2dTranspose(
+            g,
+            kernel,
+            x.shape as [number, number, number, number],
+            s.strides,
+            s.padding,
+          )
         : undefined;
       return { grads, dx };
     }
     case 'maxPool2d': {
       if (!needInput) return { grads, dx: undefined };
-      const dx = tf.engine().runKernel('MaxPoolGrad', { dy, input: x, output: y }, {
-        filterSize: s.poolSize,
-        strides: s.strides ?? s.poolSize,
-        pad: 'valid',
-      }) as tf.Tensor;
+      const dx = tf.engine().runKernel(
+        'MaxPoolGrad',
+        { dy, input: x, output: y },
+        {
+          filterSize: s.poolSize,
+          strides: s.strides ?? s.poolSize,
+          pad: 'valid',
+        },
+      ) as tf.Tensor;
       return { grads, dx };
     }
     case 'flatten':
       return { grads, dx: needInput ? tf.reshape(dy, x.shape) : undefined };
     case 'dropout':
-      return { grads, dx: needInput ? (mask === undefined ? tf.clone(dy) : tf.mul(dy, mask)) : undefined };
+      return {
+        grads,
+        dx: needInput ? (mask === undefined ? tf.clone(dy) : tf.mul(dy, mask)) : undefined,
+      };
   }
 }
 

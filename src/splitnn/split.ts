@@ -63,7 +63,9 @@ export class FeatureParty {
   readonly network: Network;
   readonly optimizer: MomentumSgd;
   readonly rows: FeatureRows;
-  #pending: { positions: Int32Array; input: tf.Tensor; trace: ReturnType<Network['forwardTraced']> } | undefined;
+  #pending:
+    | { positions: Int32Array; input: tf.Tensor; trace: ReturnType<Network['forwardTraced']> }
+    | undefined;
 
   constructor(name: string, rows: FeatureRows, half: HalfOptions) {
     this.name = name;
@@ -188,7 +190,8 @@ export class LabelParty {
     this.name = options.name;
     const seen = new Set<string>();
     for (const p of options.order) {
-      if (seen.has(p)) throw new VflareError('INVALID_CONFIG', `party "${p}" is listed twice in the cut order`);
+      if (seen.has(p))
+        throw new VflareError('INVALID_CONFIG', `party "${p}" is listed twice in the cut order`);
       seen.add(p);
       if (p !== options.name && options.remoteWidths[p] === undefined) {
         throw new VflareError('INVALID_CONFIG', `no cut width for feature party "${p}"`);
@@ -206,7 +209,11 @@ export class LabelParty {
         : new FeatureParty(options.name, options.ownBottom.rows, options.ownBottom.half);
     this.top = new Network(options.top.network, `top:${options.name}`, options.top.seed, true);
     const cut = options.order.reduce(
-      (s, p) => s + (p === options.name ? (this.own as FeatureParty).cutWidth : (options.remoteWidths[p] as number)),
+      (s, p) =>
+        s +
+        (p === options.name
+          ? (this.own as FeatureParty).cutWidth
+          : (options.remoteWidths[p] as number)),
       0,
     );
     const topIn = this.top.spec.inputShape;
@@ -232,11 +239,16 @@ export class LabelParty {
   }
 
   /** One training step given the remote activations of the batch `positions`. */
-  step(positions: Int32Array, remote: ReadonlyMap<string, Float32Array>, mode: ForwardMode): StepResult {
+  step(
+    positions: Int32Array,
+    remote: ReadonlyMap<string, Float32Array>,
+    mode: ForwardMode,
+  ): StepResult {
     const b = positions.length;
     const remoteT = this.#remoteTensors(remote, b);
     const own = this.own;
-    const ownInput = own === undefined ? undefined : gatherRows(own.rows, positions, `label party "${this.name}"`);
+    const ownInput =
+      own === undefined ? undefined : gatherRows(own.rows, positions, `label party "${this.name}"`);
     try {
       const topVars = [...this.top.variables.entries()];
       const ownVars = own === undefined ? [] : [...own.network.variables.entries()];
@@ -249,22 +261,23 @@ export class LabelParty {
       const onehot = tf.tidy(() =>
         tf.oneHot(tf.tensor1d(this.#labelsAt(positions), 'int32'), this.options.labels.numClasses),
       );
-      const { value, grads } = tf.engine().gradients(
-        () => {
-          const parts = this.options.order.map((p) =>
-            p === this.name ? (own as FeatureParty).network.apply(ownInput as tf.Tensor, mode) : (remoteT.get(p) as tf.Tensor),
-          );
-          const joined = parts.length === 1 ? (parts[0] as tf.Tensor) : tf.concat(parts, 1);
-          const logits = this.top.apply(joined, mode);
-          return tf.losses.softmaxCrossEntropy(onehot, logits) as tf.Scalar;
-        },
-        xs,
-      );
+      const { value, grads } = tf.engine().gradients(() => {
+        const parts = this.options.order.map((p) =>
+          p === this.name
+            ? (own as FeatureParty).network.apply(ownInput as tf.Tensor, mode)
+            : (remoteT.get(p) as tf.Tensor),
+        );
+        const joined = parts.length === 1 ? (parts[0] as tf.Tensor) : tf.concat(parts, 1);
+        const logits = this.top.apply(joined, mode);
+        return tf.losses.softmaxCrossEntropy(onehot, logits) as tf.Scalar;
+      }, xs);
       onehot.dispose();
       const loss = (value.dataSync() as Float32Array)[0] as number;
       value.dispose();
       const topGrads = new Map(topVars.map(([n], i) => [n, grads[i] as tf.Tensor]));
-      const ownGrads = new Map(ownVars.map(([n], i) => [n, grads[topVars.length + i] as tf.Tensor]));
+      const ownGrads = new Map(
+        ownVars.map(([n], i) => [n, grads[topVars.length + i] as tf.Tensor]),
+      );
       const gradients = new Map<string, Float32Array>();
       remoteNames.forEach((n, i) => {
         gradients.set(n, flatData(grads[topVars.length + ownVars.length + i] as tf.Tensor));
@@ -284,15 +297,21 @@ export class LabelParty {
     const b = positions.length;
     const remoteT = this.#remoteTensors(remote, b);
     const own = this.own;
-    const ownInput = own === undefined ? undefined : gatherRows(own.rows, positions, `label party "${this.name}"`);
+    const ownInput =
+      own === undefined ? undefined : gatherRows(own.rows, positions, `label party "${this.name}"`);
     try {
       return tf.tidy(() => {
         const parts = this.options.order.map((p) =>
-          p === this.name ? (own as FeatureParty).network.apply(ownInput as tf.Tensor, { training: false }) : (remoteT.get(p) as tf.Tensor),
+          p === this.name
+            ? (own as FeatureParty).network.apply(ownInput as tf.Tensor, { training: false })
+            : (remoteT.get(p) as tf.Tensor),
         );
         const joined = parts.length === 1 ? (parts[0] as tf.Tensor) : tf.concat(parts, 1);
         const logits = this.top.apply(joined, { training: false });
-        const onehot = tf.oneHot(tf.tensor1d(this.#labelsAt(positions), 'int32'), this.options.labels.numClasses);
+        const onehot = tf.oneHot(
+          tf.tensor1d(this.#labelsAt(positions), 'int32'),
+          this.options.labels.numClasses,
+        );
         const loss = tf.losses.softmaxCrossEntropy(onehot, logits).dataSync()[0] as number;
         return { loss, probabilities: flatData(tf.softmax(logits)) };
       });
@@ -303,15 +322,22 @@ export class LabelParty {
   }
 
   /** Class probabilities only (inference on records without labels). */
-  predict(batch: number, remote: ReadonlyMap<string, Float32Array>, ownRows?: FeatureRows): Float32Array {
+  predict(
+    batch: number,
+    remote: ReadonlyMap<string, Float32Array>,
+    ownRows?: FeatureRows,
+  ): Float32Array {
     const remoteT = this.#remoteTensors(remote, batch);
     try {
       return tf.tidy(() => {
         const parts = this.options.order.map((p) => {
           if (p !== this.name) return remoteT.get(p) as tf.Tensor;
-          if (ownRows === undefined) throw new VflareError('INVALID_ARGUMENT', 'label party rows missing');
+          if (ownRows === undefined)
+            throw new VflareError('INVALID_ARGUMENT', 'label party rows missing');
           const idx = Int32Array.from({ length: batch }, (_, i) => i);
-          return (this.own as FeatureParty).network.apply(gatherRows(ownRows, idx, this.name), { training: false });
+          return (this.own as FeatureParty).network.apply(gatherRows(ownRows, idx, this.name), {
+            training: false,
+          });
         });
         const joined = parts.length === 1 ? (parts[0] as tf.Tensor) : tf.concat(parts, 1);
         return flatData(tf.softmax(this.top.apply(joined, { training: false })));
@@ -327,7 +353,10 @@ export class LabelParty {
     for (let i = 0; i < positions.length; i++) {
       const p = positions[i] as number;
       if (!Number.isInteger(p) || p < 0 || p >= labels.length) {
-        throw new VflareError('PROTOCOL_ERROR', `label party: batch position ${i} is outside the ${labels.length} aligned rows`);
+        throw new VflareError(
+          'PROTOCOL_ERROR',
+          `label party: batch position ${i} is outside the ${labels.length} aligned rows`,
+        );
       }
       out[i] = labels[p] as number;
     }
@@ -372,7 +401,10 @@ function checkRowShape(network: Network, rows: FeatureRows, name: string): void 
   }
   const width = b.reduce((x, y) => x * y, 1);
   if (rows.data.length % width !== 0) {
-    throw new VflareError('INVALID_DATA', `party "${name}": data length is not a multiple of the row width ${width}`);
+    throw new VflareError(
+      'INVALID_DATA',
+      `party "${name}": data length is not a multiple of the row width ${width}`,
+    );
   }
 }
 

@@ -14,8 +14,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import type { Logger } from '../runtime/core/logger.js';
 import { VflareError } from '../runtime/core/errors.js';
+import type { Logger } from '../runtime/core/logger.js';
 import { registerWasmConv2DBackpropFilter } from './conv2d-backprop-filter.js';
 
 /** What a caller may ask for; `auto` takes the best available (native, wasm, cpu). */
@@ -45,7 +45,9 @@ export async function initBackend(
   preferenceOrOptions: BackendPreference | InitBackendOptions = {},
 ): Promise<BackendName> {
   const options =
-    typeof preferenceOrOptions === 'string' ? { preference: preferenceOrOptions } : preferenceOrOptions;
+    typeof preferenceOrOptions === 'string'
+      ? { preference: preferenceOrOptions }
+      : preferenceOrOptions;
   const preference = options.preference ?? envPreference() ?? 'auto';
   if (!PREFERENCES.includes(preference)) {
     throw new VflareError(

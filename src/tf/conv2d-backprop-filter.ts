@@ -101,7 +101,11 @@ function conv2dBackpropFilterWasm(args: {
     backend.disposeData(patches.dataId);
     throw new Error('Conv2DBackpropFilter (vflare wasm kernel): BatchMatMul kernel missing');
   }
-  const dy3: tf.TensorInfo = { dataId: dy.dataId, shape: [1, rows, info.outChannels], dtype: 'float32' };
+  const dy3: tf.TensorInfo = {
+    dataId: dy.dataId,
+    shape: [1, rows, info.outChannels],
+    dtype: 'float32',
+  };
   try {
     const out = matMul.kernelFunc({
       inputs: { a: patches, b: dy3 },

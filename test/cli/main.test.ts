@@ -2,7 +2,9 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import type { CommandEntry, CommandModule } from '../../src/cli/commands/index.js';
+import { commands } from '../../src/cli/commands/index.js';
+import { cliIo, main } from '../../src/cli/main.js';
 import { formatNumber, type Io, metricsTable } from '../../src/cli/output.js';
 
 function capture(): Io & { stdout: () => string; stderr: () => string } {
@@ -83,10 +85,84 @@ describe('vflare simulate', () => {
     expect(io.stderr()).toContain('app "app" is deployed to clients but has no config/client.json');
   });
 
-  it('shows help with exit code 0', async () => {
+  it('reports a malformed or incomplete meta.json with the file named', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const dir = mkdtempSync(join(tmpdir(), 'badmeta-'));
+    writeFileSync(join(dir, 'meta.json'), '{"name": 3');
+    let io = capture();
+    expect(await main(['simulate', dir], io)).toBe(1);
+    expect(io.stderr()).toMatch(
+      /^error: job "[^"]+" is invalid:\n {2}- meta\.json: not valid JSON/,
+    );
+    writeFileSync(
+      join(dir, 'meta.json'),
+      '{"name": "x", "deployMap": {"app": ["server", "@ALL"]}}',
+    );
+    io = capture();
+    expect(await main(['simulate', dir], io)).toBe(1);
+    expect(io.stderr()).toContain('"@ALL" must be alone');
+    expect(io.stderr()).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('vflare', () => {
+  /** A command table whose modules count their imports. */
+  function table(loads: string[]): CommandEntry[] {
+    const entry = (name: string, mod: () => CommandModule): CommandEntry => ({
+      name,
+      summary: `the ${name} command`,
+      load: async () => {
+        loads.push(name);
+        return mod();
+      },
+    });
+    return [
+      entry('hello', () => ({
+        register: (program) => {
+          program.command('hello').action(() => cliIo().out('hello\n'));
+        },
+      })),
+      entry('broken', () => {
+        throw new SyntaxError('Unexpected token in broken.js');
+      }),
+    ];
+  }
+
+  it('shows every command and examples in --help, with exit code 0', async () => {
     const io = capture();
     expect(await main(['--help'], io)).toBe(0);
-    expect(io.stdout()).toContain('simulate');
+    // Summaries may wrap at the terminal width; each command's name starts a line.
+    for (const { name } of commands) expect(io.stdout()).toMatch(new RegExp(`\\n {2}${name}\\s`));
+    expect(io.stdout()).toContain('vflare simulate examples/hello-stats');
+    const version = capture();
+    expect(await main(['--version'], version)).toBe(0);
+    expect(version.stdout()).toMatch(/^\d+\.\d+\.\d+\n$/);
+  });
+
+  it('imports only the module of the command that runs', async () => {
+    const loads: string[] = [];
+    const io = capture();
+    expect(await main(['--help'], io, { commands: table(loads) })).toBe(0);
+    expect(io.stdout()).toMatch(/broken\s+the broken command/);
+    expect(loads).toEqual([]);
+    expect(await main(['hello'], capture(), { commands: table(loads) })).toBe(0);
+    expect(loads).toEqual(['hello']);
+  });
+
+  it('keeps working when one command module fails to import, and says which', async () => {
+    const loads: string[] = [];
+    const io = capture();
+    expect(await main(['broken', '--flag', 'x'], io, { commands: table(loads) })).toBe(1);
+    expect(io.stderr()).toMatch(
+      /^error: the "broken" command could not be loaded: Unexpected token in broken\.js/,
+    );
+    expect(io.stderr()).not.toMatch(/\n\s+at /);
+    const ok = capture();
+    expect(await main(['hello'], ok, { commands: table(loads) })).toBe(0);
+    expect(ok.stdout()).toBe('hello\n');
+    const help = capture();
+    expect(await main(['help', 'hello'], help, { commands: table(loads) })).toBe(0);
+    expect(help.stdout()).toContain('Usage: vflare hello');
   });
 });
 

@@ -213,6 +213,66 @@ describe('gRPC transport over mutual TLS', () => {
     expect(server.onlineSites()).toContain('site-1');
   });
 
+  it('logs and drops a well-framed but malformed control message, keeping the stream', async () => {
+    const kit = await loadKit(kits.siteKits['site-3']!, 'site');
+    const raw = makeGrpcClient({ kit, link, host: 'localhost', port });
+    const reply = await callUnary(
+      raw,
+      'register',
+      encode({ site: 'site-3', project: 'demo', resources: {} }),
+      5000,
+    );
+    const { unpack } = await import('msgpackr');
+    const { token } = unpack(reply) as { token: string };
+    const md = new grpc.Metadata();
+    md.set(TOKEN_HEADER, token);
+    const call = (
+      raw as unknown as Record<
+        string,
+        (m: grpc.Metadata) => grpc.ClientDuplexStream<Buffer, Buffer>
+      >
+    )['control']!.call(raw, md);
+    call.on('error', () => {});
+    call.on('data', () => {});
+    const { chunksOf } = await import('../../src/deploy/grpc/chunks.js');
+    for (const junk of [Buffer.from([0xc1, 0xff]), encode({ type: 'heartbeat', jobs: 7 })]) {
+      for (const c of chunksOf(junk, 1, 1024)) call.write(c);
+    }
+    await until(() => serverLogs.filter((l) => l.msg === 'refused a control message').length >= 2);
+    for (const c of chunksOf(encode({ type: 'heartbeat', jobs: [] }), 2, 1024)) call.write(c);
+    await until(() => server.onlineSites().includes('site-3'));
+    call.cancel();
+    raw.close();
+  });
+
+  it('refuses an expired site certificate at the TLS handshake', async () => {
+    const { loadRootCa, issueIdentity } = await import('../../src/deploy/provision/index.js');
+    const root = await loadRootCa(
+      await readFile(join(kits.caDir, 'rootCA.pem'), 'utf8'),
+      await readFile(join(kits.caDir, 'rootCA.key'), 'utf8'),
+    );
+    const old = await issueIdentity(
+      root,
+      { name: 'site-3', org: 'demo', role: 'client' },
+      { notBefore: new Date(Date.now() - 3 * 86_400_000), days: 1 },
+    );
+    const expired = join(dir, 'expired');
+    await cp(kits.siteKits['site-3']!, expired, { recursive: true });
+    await writeFile(join(expired, 'startup/cert.pem'), old.certPem);
+    await writeFile(join(expired, 'startup/key.pem'), old.keyPem);
+    const before = serverLogs.filter((l) => l.msg.includes('refused a TLS connection')).length;
+    const logs: LogRecord[] = [];
+    const c = client(await loadKit(expired, 'site'), logs);
+    void c.start();
+    await until(
+      () => serverLogs.filter((l) => l.msg.includes('refused a TLS connection')).length > before,
+    );
+    const reasons = serverLogs.map((l) => JSON.stringify(l.obj ?? {}));
+    expect(reasons.some((r) => /CERT_HAS_EXPIRED|expired/i.test(r))).toBe(true);
+    expect(c.connected).toBe(false);
+    await c.close();
+  });
+
   it('reconnects with back-off after the server restarts', async () => {
     const logs: LogRecord[] = [];
     const kit = await loadKit(kits.siteKits['site-2']!, 'site');

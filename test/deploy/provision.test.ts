@@ -77,7 +77,7 @@ describe('provision', () => {
 
   it('refuses a kit of the wrong kind with a clear message', async () => {
     await expect(loadKit(result.siteKits['site-1']!, 'admin')).rejects.toThrow(
-      /is a site kit, but a admin kit is needed/,
+      /is a site kit, but an admin kit is needed/,
     );
     await expect(loadKit(join(dir, 'nope'))).rejects.toThrow(/has no startup\/kit.json/);
   });

@@ -44,7 +44,10 @@ describe('ExcludeVars', () => {
 
 describe('PercentilePrivacy', () => {
   it('zeroes exactly the entries below the cutoff and clips the survivors', () => {
-    const arb = fc.array(fc.double({ min: -1, max: 1, noNaN: true }), { minLength: 1, maxLength: 200 });
+    const arb = fc.array(fc.double({ min: -1, max: 1, noNaN: true }), {
+      minLength: 1,
+      maxLength: 200,
+    });
     fc.assert(
       fc.property(arb, fc.integer({ min: 0, max: 100 }), (xs, pct) => {
         const v = Float64Array.from(xs);
@@ -53,7 +56,9 @@ describe('PercentilePrivacy', () => {
         // The cutoff is numpy's linear-interpolation percentile of |v|.
         const s = xs.map(Math.abs).sort((a, b) => a - b);
         const pos = (pct / 100) * (s.length - 1);
-        const want = s[Math.floor(pos)]! + (s[Math.ceil(pos)]! - s[Math.floor(pos)]!) * (pos - Math.floor(pos));
+        const want =
+          s[Math.floor(pos)]! +
+          (s[Math.ceil(pos)]! - s[Math.floor(pos)]!) * (pos - Math.floor(pos));
         expect(cutoff).toBeCloseTo(want, 12);
         xs.forEach((x, i) => {
           if (Math.abs(x) < cutoff) expect(out[i]).toBe(0);
@@ -108,7 +113,13 @@ describe('SvtPrivacy', () => {
 
   it('releases noised values, not the raw ones, and keeps a readable per-site ledger', async () => {
     const xs = Array.from({ length: 1000 }, (_, i) => Math.sin(i) * 1e-3);
-    const f = new SvtPrivacy({ fraction: 0.2, epsilon: 0.5, releaseEpsilon: 2, gamma: 1e-3, random: seededRandom(7) });
+    const f = new SvtPrivacy({
+      fraction: 0.2,
+      epsilon: 0.5,
+      releaseEpsilon: 2,
+      gamma: 1e-3,
+      random: seededRandom(7),
+    });
     const ctx = filterContext({ round: 3 });
     const out = values(await f.process(diffPayload({ w: xs }), ctx));
     const released = out.filter((v) => v !== 0);
@@ -116,7 +127,10 @@ describe('SvtPrivacy', () => {
     expect(released.length).toBeLessThanOrEqual(200);
     const same = out.filter((v, i) => v !== 0 && Math.abs(v - xs[i]!) < 1e-12).length;
     expect(same).toBeLessThan(released.length / 2);
-    await f.process(diffPayload({ w: xs }), filterContext({ round: 4, siteContext: ctx.siteContext }));
+    await f.process(
+      diffPayload({ w: xs }),
+      filterContext({ round: 4, siteContext: ctx.siteContext }),
+    );
     const ledger = ctx.siteContext.get('leakage.svtLedger')!;
     expect(ledger.total).toBeCloseTo(5, 12);
     expect(ledger.entries.map((e) => e.round)).toEqual([3, 4]);
@@ -135,7 +149,9 @@ describe('GaussianMechanism', () => {
 
   it('adds noise with standard deviation z·C', async () => {
     const f = new GaussianMechanism({ clipNorm: 2, noiseMultiplier: 0.5, random: seededRandom(3) });
-    const out = values(await f.process(diffPayload({ w: new Float32Array(20000) }), filterContext()));
+    const out = values(
+      await f.process(diffPayload({ w: new Float32Array(20000) }), filterContext()),
+    );
     const mean = out.reduce((s, v) => s + v, 0) / out.length;
     const sd = Math.sqrt(out.reduce((s, v) => s + (v - mean) ** 2, 0) / out.length);
     expect(Math.abs(mean)).toBeLessThan(0.03);
@@ -145,7 +161,12 @@ describe('GaussianMechanism', () => {
 
   it('publishes (ε, δ) per site, growing with the rounds', async () => {
     const ctx = filterContext();
-    const f = new GaussianMechanism({ clipNorm: 1, noiseMultiplier: 2, adjacency: 'add-remove', random: seededRandom(4) });
+    const f = new GaussianMechanism({
+      clipNorm: 1,
+      noiseMultiplier: 2,
+      adjacency: 'add-remove',
+      random: seededRandom(4),
+    });
     await f.process(diffPayload({ w: [1] }), ctx);
     const one = ctx.siteContext.get('leakage.gaussianLedger')!.spent();
     await f.process(diffPayload({ w: [1] }), ctx);

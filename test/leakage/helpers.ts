@@ -3,8 +3,8 @@ import {
   type FilterContext,
   type Payload,
   type SiteContext,
-  TypedStore,
   type SiteContextEntries,
+  TypedStore,
 } from '../../src/runtime/core/index.js';
 
 export function filterContext(

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { LeakageFilter, type LeakageScore } from '../../src/leakage/leakage-filter.js';
 import { TfFedAvgExecutor } from '../../src/leakage/learner/index.js';
-import { type LeakageScore, LeakageFilter } from '../../src/leakage/leakage-filter.js';
 import type { ModelSpec } from '../../src/leakage/model/index.js';
 import {
   type ExecutorContext,
@@ -21,10 +21,18 @@ import { filterContext } from './helpers.js';
 const spec: ModelSpec = {
   inputShape: [28, 28, 1],
   classes: 10,
-  layers: [{ type: 'flatten' }, { type: 'dense', units: 8, activation: 'sigmoid' }, { type: 'dense', units: 10 }],
+  layers: [
+    { type: 'flatten' },
+    { type: 'dense', units: 8, activation: 'sigmoid' },
+    { type: 'dense', units: 10 },
+  ],
 };
 
-function executorContext(siteContext: TypedStore<SiteContextEntries>, round: number, taskName: string) {
+function executorContext(
+  siteContext: TypedStore<SiteContextEntries>,
+  round: number,
+  taskName: string,
+) {
   const metrics: Record<string, number> = {};
   const ctx: ExecutorContext = {
     site: 'site-1',
@@ -60,7 +68,12 @@ describe('the TensorFlow.js FedAvg learner and the leakage filter', () => {
       spec,
       learningRate: 0.1,
       batchSize: 1,
-      trainData: () => ({ images: one.image, labels: Int32Array.from([one.label]), count: 1, shape: [28, 28, 1] }),
+      trainData: () => ({
+        images: one.image,
+        labels: Int32Array.from([one.label]),
+        count: 1,
+        shape: [28, 28, 1],
+      }),
     });
 
   it('sends a weight difference with its step count and publishes its context', async () => {
@@ -85,7 +98,12 @@ describe('the TensorFlow.js FedAvg learner and the leakage filter', () => {
     const { ctx } = executorContext(siteContext, 0, 'train');
     const global = (await ex.execute(task('get_weights', 0, null), ctx))!;
     const workspace = mkdtempSync(join(tmpdir(), 'vflare-leakage-'));
-    const filter = new LeakageFilter({ frequency: 2, startRound: 2, threshold: 0.5, prior: meanImage(9000, 9500) });
+    const filter = new LeakageFilter({
+      frequency: 2,
+      startRound: 2,
+      threshold: 0.5,
+      prior: meanImage(9000, 9500),
+    });
     const tensorsAt: number[] = [];
     for (const round of [1, 2, 3, 4]) {
       const update = (await ex.execute(task('train', round, global), { ...ctx, round }))!;
@@ -123,11 +141,16 @@ describe('the TensorFlow.js FedAvg learner and the leakage filter', () => {
     const update = (await ex.execute(task('train', 0, global), ctx))!;
     const workspace = mkdtempSync(join(tmpdir(), 'vflare-leakage-'));
     const lenient = new LeakageFilter({ threshold: 1e9, prior: meanImage(9000, 9500) });
-    const out = await lenient.process(update, filterContext({ globalModel: global, siteContext, workspace }));
+    const out = await lenient.process(
+      update,
+      filterContext({ globalModel: global, siteContext, workspace }),
+    );
     expect(out).toBe(update);
     const bare = filterContext({ globalModel: global, workspace });
     await expect(lenient.process(update, bare)).rejects.toThrow(/leakage\.learner/);
-    expect(() => new LeakageFilter({ frequency: 0, prior: new Float32Array(784) })).toThrow(/frequency/);
+    expect(() => new LeakageFilter({ frequency: 0, prior: new Float32Array(784) })).toThrow(
+      /frequency/,
+    );
     await ex.finalize();
   });
 });

@@ -43,17 +43,23 @@ describe('ssim and psnr', () => {
 
   it('are 1 and +Infinity for identical images', () => {
     fc.assert(
-      fc.property(fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 64, maxLength: 64 }), (v) => {
-        const a = image(Float64Array.from(v), 8, 8);
-        expect(ssim(a, a, { dataRange: 1 })).toBeCloseTo(1, 9);
-        expect(psnr(a, a, 1)).toBe(Number.POSITIVE_INFINITY);
-      }),
+      fc.property(
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 64, maxLength: 64 }),
+        (v) => {
+          const a = image(Float64Array.from(v), 8, 8);
+          expect(ssim(a, a, { dataRange: 1 })).toBeCloseTo(1, 9);
+          expect(psnr(a, a, 1)).toBe(Number.POSITIVE_INFINITY);
+        },
+      ),
       { numRuns: 50 },
     );
   });
 
   it('keep SSIM within [-1, 1] and symmetric', () => {
-    const arr = fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 81, maxLength: 81 });
+    const arr = fc.array(fc.double({ min: 0, max: 1, noNaN: true }), {
+      minLength: 81,
+      maxLength: 81,
+    });
     fc.assert(
       fc.property(arr, arr, (u, v) => {
         const a = image(Float64Array.from(u), 9, 9);
@@ -113,7 +119,11 @@ describe('relativeDataLeakage', () => {
 
   it('clamps a zero or negative prior similarity to the floor instead of dividing by it', () => {
     // A flat prior has (near) zero structure; an inverted image has negative SSIM.
-    const inverted = image(Float64Array.from(train[0]!.data, (v) => 1 - v), 14, 14);
+    const inverted = image(
+      Float64Array.from(train[0]!.data, (v) => 1 - v),
+      14,
+      14,
+    );
     const r = relativeDataLeakage([train[0]!], [train[0]!, prior], inverted, {
       dataRange: 1,
       priorFloor: 0.05,
@@ -127,7 +137,9 @@ describe('relativeDataLeakage', () => {
   });
 
   it('rejects empty inputs and a non-positive floor', () => {
-    expect(() => relativeDataLeakage([], [prior], prior, { dataRange: 1 })).toThrow(/training image/);
+    expect(() => relativeDataLeakage([], [prior], prior, { dataRange: 1 })).toThrow(
+      /training image/,
+    );
     expect(() => relativeDataLeakage([prior], [], prior, { dataRange: 1 })).toThrow(/at least one/);
     expect(() =>
       relativeDataLeakage([prior], [prior], prior, { dataRange: 1, priorFloor: 0 }),

@@ -61,7 +61,9 @@ describe('the functional twin of a model spec', () => {
     for (const [name, t] of Object.entries(sim.delta)) {
       const want = Array.from(delta[name]!.data);
       const got = Array.from(t.dataSync());
-      got.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 5));
+      got.forEach((v, i) => {
+        expect(v).toBeCloseTo(want[i]!, 5);
+      });
     }
     model.dispose();
   });

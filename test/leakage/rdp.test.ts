@@ -18,7 +18,11 @@ describe('the Rényi-DP accountant', () => {
 
   it('converts RDP to (ε, δ) as published', () => {
     const orders = Array.from({ length: 31 }, (_, i) => i + 2);
-    const r = rdpToDp(orders, orders.map(() => 1.1), 1e-5);
+    const r = rdpToDp(
+      orders,
+      orders.map(() => 1.1),
+      1e-5,
+    );
     expect(r.order).toBe(32);
     expect(r.epsilon).toBeCloseTo(1.32783806176, 9);
   });
@@ -36,7 +40,9 @@ describe('the Rényi-DP accountant', () => {
     a.record({ noiseMultiplier: 1.1, samplingRate: 0.01, steps: 50 });
     const b = new RdpAccountant([2, 8, 32]);
     b.record({ noiseMultiplier: 1.1, samplingRate: 0.01, steps: 150 });
-    a.rdp().forEach((v, i) => expect(v).toBeCloseTo(b.rdp()[i]!, 12));
+    a.rdp().forEach((v, i) => {
+      expect(v).toBeCloseTo(b.rdp()[i]!, 12);
+    });
     expect(a.releases).toBe(150);
   });
 

@@ -230,3 +230,25 @@ describe('two-party PSI', () => {
     expect(Math.abs(ourRate - refRate)).toBeLessThan(0.06);
   });
 });
+
+describe('keys the native sign recovery cannot use', () => {
+  it('fall back to noble and still interoperate (k = 1 and k = n − 1)', async () => {
+    const one = new Uint8Array(32);
+    one[31] = 1;
+    const nMinus1 = Buffer.from(
+      'ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632550',
+      'hex',
+    );
+    for (const key of [one, new Uint8Array(nMinus1)]) {
+      const s = PsiServer.create({ mode: 'openmined', key, pool });
+      const c = PsiClient.create({ mode: 'openmined', pool });
+      const setup = await s.createSetup(['a', 'b'], {
+        fpr: 1e-6,
+        numClientInputs: 3,
+        container: 'raw',
+      });
+      const res = await s.processRequest(await c.createRequest(['b', 'x', 'a']));
+      expect(await c.intersection(setup, res)).toEqual([0, 2]);
+    }
+  });
+});

@@ -109,3 +109,26 @@ describe('N-site PSI workflow in the simulator', () => {
     expect((empty as Error).message).toMatch(/s1.*empty/);
   });
 });
+
+describe('PSI components', () => {
+  it('validate their job-config args and build the controller and executor', async () => {
+    const { psiController, psiExecutor } = await import('../../src/psi/components.js');
+    const args = psiController.args.parse({ mode: 'openmined' });
+    expect(args).toEqual({ mode: 'openmined', container: 'bloom', fpr: 1e-11, taskTimeout: 0 });
+    expect(() => psiController.args.parse({ fpr: 1 })).toThrow();
+    expect(() => psiController.args.parse({ mode: 'slow' })).toThrow();
+    const env = {
+      site: 'site-2',
+      dataRoot: '/data',
+      jobDir: '/job',
+      workspace: '/ws',
+      seed: 0,
+      logger: (await import('../../src/runtime/core/index.js')).silentLogger,
+      resolve: () => undefined,
+    };
+    expect(psiController.create(args, env).name).toBe('psi');
+    const ex = psiExecutor.create(psiExecutor.args.parse({ path: 'ids/{site}.txt' }), env);
+    expect(ex.tasks).toEqual(['psi']);
+    expect(() => psiExecutor.create(psiExecutor.args.parse({}), env)).toThrow(/site-2/);
+  });
+});

@@ -1,6 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { digestIds, rowIndexFor, sortIdsUtf8, splitPositions, toHex } from '../../src/splitnn/alignment.js';
+import {
+  digestIds,
+  rowIndexFor,
+  sortIdsUtf8,
+  splitPositions,
+  toHex,
+} from '../../src/splitnn/alignment.js';
 import { checkDigests } from '../../src/splitnn/controller.js';
 
 const utf8 = (s: string) => Buffer.from(s, 'utf8');
@@ -35,19 +41,41 @@ describe('common row order', () => {
 
   it('digests length-prefixed ids, so different splits of the same characters differ', () => {
     expect(toHex(digestIds(['ab', 'c']))).not.toBe(toHex(digestIds(['a', 'bc'])));
-    expect(toHex(digestIds([]))).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+    expect(toHex(digestIds([]))).toBe(
+      'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+    );
     expect(toHex(digestIds(['a']))).toBe(toHex(digestIds(['a'])));
   });
 
   it('stops on differing digests and names counts, not ids', () => {
-    const view = (ids: string[]) => ({ kind: 'splitnn.alignment' as const, count: ids.length, digest: digestIds(ids), cutWidth: 1, meta: {} });
+    const view = (ids: string[]) => ({
+      kind: 'splitnn.alignment' as const,
+      count: ids.length,
+      digest: digestIds(ids),
+      cutWidth: 1,
+      meta: {},
+    });
     const views = new Map([
       ['a', view(['x1', 'x2'])],
       ['b', view(['x1', 'x2', 'x3'])],
     ]);
     expect(() => checkDigests(views)).toThrow(/intersections differ \(a: 2 ids.*b: 3 ids/);
-    expect(() => checkDigests(new Map([['a', view([])], ['b', view([])]]))).toThrow(/empty/);
-    expect(() => checkDigests(new Map([['a', view(['q'])], ['b', view(['q'])]]))).not.toThrow();
+    expect(() =>
+      checkDigests(
+        new Map([
+          ['a', view([])],
+          ['b', view([])],
+        ]),
+      ),
+    ).toThrow(/empty/);
+    expect(() =>
+      checkDigests(
+        new Map([
+          ['a', view(['q'])],
+          ['b', view(['q'])],
+        ]),
+      ),
+    ).not.toThrow();
   });
 
   it('splits positions deterministically from the seed, disjoint and complete', () => {
@@ -57,7 +85,9 @@ describe('common row order', () => {
     expect(a).toEqual(b);
     expect(a.validation).not.toEqual(c.validation);
     expect(a.validation.length).toBe(20);
-    expect([...a.train, ...a.validation].sort((x, y) => x - y)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    expect([...a.train, ...a.validation].sort((x, y) => x - y)).toEqual(
+      Array.from({ length: 100 }, (_, i) => i),
+    );
     expect(() => splitPositions(10, 1, 0)).toThrow(/validation fraction/);
   });
 

@@ -16,8 +16,16 @@ describe('party data loaders', () => {
       bytes[base + 1 + 2048 + 1023] = 102 + r; // blue plane, pixel (31, 31)
     }
     writeFileSync(join(dir, 'test_batch.bin'), bytes);
-    const images = loadPartyData({ format: 'cifar10', files: ['test_batch.bin'], take: 'images', idPrefix: 'c', limit: 2 }, dir, 'p');
-    const labels = loadPartyData({ format: 'cifar10', files: ['test_batch.bin'], take: 'labels', idPrefix: 'c' }, dir, 'q');
+    const images = loadPartyData(
+      { format: 'cifar10', files: ['test_batch.bin'], take: 'images', idPrefix: 'c', limit: 2 },
+      dir,
+      'p',
+    );
+    const labels = loadPartyData(
+      { format: 'cifar10', files: ['test_batch.bin'], take: 'labels', idPrefix: 'c' },
+      dir,
+      'q',
+    );
     expect(images.ids).toEqual(['c0', 'c1']);
     expect(images.features?.rowShape).toEqual([32, 32, 3]);
     const px = images.features?.data as Float32Array;
@@ -36,7 +44,11 @@ describe('party data loaders', () => {
     expect(Array.from(d.features?.data ?? [])).toEqual([-1, 0, 1, 0]);
     expect(Array.from(d.labels?.values ?? [])).toEqual([0, 1]);
     writeFileSync(join(dir, 'b.csv'), 'id,x\nr1,1\nr2,oops\n');
-    expect(() => loadPartyData({ format: 'csv', path: 'b.csv' }, dir, 'p')).toThrow(/b.csv line 3, column "x" is not a number/);
-    expect(() => loadPartyData({ format: 'csv', path: 'a.csv', labelColumn: 'nope' }, dir, 'p')).toThrow(/no column "nope"/);
+    expect(() => loadPartyData({ format: 'csv', path: 'b.csv' }, dir, 'p')).toThrow(
+      /b.csv line 3, column "x" is not a number/,
+    );
+    expect(() =>
+      loadPartyData({ format: 'csv', path: 'a.csv', labelColumn: 'nope' }, dir, 'p'),
+    ).toThrow(/no column "nope"/);
   });
 });

@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { TensorMap } from '../../src/runtime/core/messages.js';
 import { JointModel } from '../../src/splitnn/joint.js';
 import { LocalSplit } from '../../src/splitnn/local.js';
 import type { NetworkSpecInput } from '../../src/splitnn/network.js';
 import { SeededRandom } from '../../src/splitnn/random.js';
 import { FeatureParty, type FeatureRows, LabelParty } from '../../src/splitnn/split.js';
-import type { TensorMap } from '../../src/runtime/core/messages.js';
 import { initBackend } from '../../src/tf/index.js';
 
 const N = 96;
@@ -24,7 +24,13 @@ function tabular(name: string, width: number, seed: number): PartyDef {
   return {
     name,
     rows: { rowShape: [width], data },
-    net: { inputShape: [width], layers: [{ type: 'dense', units: 8, activation: 'relu' }, { type: 'dense', units: 3, activation: 'tanh' }] },
+    net: {
+      inputShape: [width],
+      layers: [
+        { type: 'dense', units: 8, activation: 'relu' },
+        { type: 'dense', units: 3, activation: 'tanh' },
+      ],
+    },
   };
 }
 
@@ -77,23 +83,44 @@ function build(defs: PartyDef[], labelName: string, labelOwn: PartyDef | undefin
   const all = labelOwn ? [...defs, { ...labelOwn, name: labelName }] : defs;
   const cut = all.reduce((s, d) => s + cutWidth(d), 0);
   const top = {
-    network: { inputShape: [cut], layers: [{ type: 'dense' as const, units: 6, activation: 'relu' as const }, { type: 'dense' as const, units: CLASSES }] },
+    network: {
+      inputShape: [cut],
+      layers: [
+        { type: 'dense' as const, units: 6, activation: 'relu' as const },
+        { type: 'dense' as const, units: CLASSES },
+      ],
+    },
     seed: 5,
     optimizer: OPT,
   };
-  const features = defs.map((d, i) => new FeatureParty(d.name, d.rows, { network: d.net, seed: 10 + i, optimizer: OPT }));
+  const features = defs.map(
+    (d, i) => new FeatureParty(d.name, d.rows, { network: d.net, seed: 10 + i, optimizer: OPT }),
+  );
   const label = new LabelParty({
     name: labelName,
     order,
     remoteWidths: Object.fromEntries(defs.map((d) => [d.name, cutWidth(d)])),
     top,
     labels: y,
-    ...(labelOwn ? { ownBottom: { rows: labelOwn.rows, half: { network: labelOwn.net, seed: 50, optimizer: OPT } } } : {}),
+    ...(labelOwn
+      ? {
+          ownBottom: {
+            rows: labelOwn.rows,
+            half: { network: labelOwn.net, seed: 50, optimizer: OPT },
+          },
+        }
+      : {}),
   });
   const joint = new JointModel({
     bottoms: [
-      ...defs.map((d, i) => ({ name: d.name, rows: d.rows, half: { network: d.net, seed: 10 + i } })),
-      ...(labelOwn ? [{ name: labelName, rows: labelOwn.rows, half: { network: labelOwn.net, seed: 50 } }] : []),
+      ...defs.map((d, i) => ({
+        name: d.name,
+        rows: d.rows,
+        half: { network: d.net, seed: 10 + i },
+      })),
+      ...(labelOwn
+        ? [{ name: labelName, rows: labelOwn.rows, half: { network: labelOwn.net, seed: 50 } }]
+        : []),
     ],
     labelParty: labelName,
     top,
@@ -117,7 +144,12 @@ function compare(defs: PartyDef[], labelOwn: PartyDef | undefined, steps = 12): 
   features.forEach((f, i) => {
     // The bottoms must actually have trained (a zero cut gradient would also "match").
     expect(maxDiff(f.network.getWeights(), initial[i] as TensorMap)).toBeGreaterThan(1e-3);
-    expect(maxDiff(f.network.getWeights(), (joint.bottoms[i] as { network: { getWeights(): TensorMap } }).network.getWeights())).toBeLessThan(1e-5);
+    expect(
+      maxDiff(
+        f.network.getWeights(),
+        (joint.bottoms[i] as { network: { getWeights(): TensorMap } }).network.getWeights(),
+      ),
+    ).toBeLessThan(1e-5);
   });
   if (label.own) {
     const jb = joint.bottoms[joint.bottoms.length - 1] as { network: { getWeights(): TensorMap } };
@@ -154,10 +186,17 @@ describe('split training equals joint training of the concatenated network', () 
   });
 
   it('leaves every weight and optimiser slot unchanged during validation', () => {
-    const { split, features, label } = build([tabular('a', 5, 1), tabular('b', 4, 2)], 'l', tabular('o', 3, 3));
+    const { split, features, label } = build(
+      [tabular('a', 5, 1), tabular('b', 4, 2)],
+      'l',
+      tabular('o', 3, 3),
+    );
     const rng = new SeededRandom(1);
     for (let s = 0; s < 3; s++) {
-      split.step(Int32Array.from({ length: 8 }, () => rng.nextInt(N)), { training: true });
+      split.step(
+        Int32Array.from({ length: 8 }, () => rng.nextInt(N)),
+        { training: true },
+      );
     }
     const snapshot = () => [
       ...features.flatMap((f) => [f.network.getWeights(), f.optimizer.getSlots()]),
@@ -169,21 +208,32 @@ describe('split training equals joint training of the concatenated network', () 
     const before = snapshot();
     split.evaluate(Int32Array.from({ length: N }, (_, i) => i));
     const after = snapshot();
-    before.forEach((m, i) => expect(maxDiff(m, after[i] as TensorMap)).toBe(0));
+    before.forEach((m, i) => {
+      expect(maxDiff(m, after[i] as TensorMap)).toBe(0);
+    });
     split.dispose();
   });
 
   it('keeps the tensor count flat from step 10 to step 1,000', () => {
     const tiny = (name: string, seed: number): PartyDef => ({
       ...tabular(name, 3, seed),
-      net: { inputShape: [3], layers: [{ type: 'dropout', rate: 0.1 }, { type: 'dense', units: 2, activation: 'relu' }] },
+      net: {
+        inputShape: [3],
+        layers: [
+          { type: 'dropout', rate: 0.1 },
+          { type: 'dense', units: 2, activation: 'relu' },
+        ],
+      },
     });
     const { split, joint } = build([tiny('a', 1), tiny('b', 2)], 'l', tiny('own', 3));
     joint.dispose();
     const rng = new SeededRandom(9);
     let at10 = -1;
     for (let s = 1; s <= 1000; s++) {
-      split.step(Int32Array.from({ length: 4 }, () => rng.nextInt(N)), { training: true, dropoutSeed: s });
+      split.step(
+        Int32Array.from({ length: 4 }, () => rng.nextInt(N)),
+        { training: true, dropoutSeed: s },
+      );
       if (s % 100 === 0) split.evaluate(Int32Array.from({ length: 4 }, (_, i) => i));
       if (s === 10) at10 = tf.memory().numTensors;
     }

@@ -3,21 +3,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { toPredictJob } from '../../src/cli/commands/splitnn.js';
-import { allComponents } from '../../src/components.js';
-import { components as psi } from '../../src/psi/components.js';
-import { ComponentRegistry } from '../../src/runtime/jobs/registry.js';
+import { defaultRegistry } from '../../src/components.js';
 import { simulateJob } from '../../src/runtime/jobs/simulate.js';
 
-// PSI's components are listed in src/components.ts by their module; add them if not yet there.
-const registry = () =>
-  new ComponentRegistry(
-    allComponents.some((c) => c.type === 'psi.PsiController') ? allComponents : [...allComponents, ...psi],
-  );
+const registry = () => defaultRegistry();
 
 describe('the vertical breast cancer flagship', () => {
   it('aligns with PSI, trains three parties to ≥ 0.93 accuracy, then predicts from the saved halves', async () => {
     const workspace = mkdtempSync(join(tmpdir(), 'vflare-flagship-'));
-    const trained = await simulateJob({ jobDir: 'examples/vertical-breast-cancer', registry: registry(), workspace });
+    const trained = await simulateJob({
+      jobDir: 'examples/vertical-breast-cancer',
+      registry: registry(),
+      workspace,
+    });
     expect(trained.summary.error).toBeUndefined();
     const m = trained.summary.server.metrics;
     expect(m['intersection']).toBe(416);
@@ -33,7 +31,9 @@ describe('the vertical breast cancer flagship', () => {
     const predicted = await simulateJob({ jobDir: copy, registry: registry(), workspace: out });
     expect(predicted.summary.error).toBeUndefined();
     expect(predicted.summary.sites['site-3']?.metrics['predicted']).toBe(416);
-    const rows = readFileSync(join(out, 'site-3', 'splitnn', 'predictions.csv'), 'utf8').trim().split('\n');
+    const rows = readFileSync(join(out, 'site-3', 'splitnn', 'predictions.csv'), 'utf8')
+      .trim()
+      .split('\n');
     expect(rows).toHaveLength(417);
     const truth = new Map(
       readFileSync('examples/vertical-breast-cancer/data/site-3.csv', 'utf8')

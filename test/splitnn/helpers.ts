@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClientApp, ServerApp } from '../../src/runtime/core/app.js';
 import { NO_FILTERS } from '../../src/runtime/core/app.js';
-import type { Executor, ExecutorContext } from '../../src/runtime/core/executor.js';
 import type { Workflow } from '../../src/runtime/core/controller.js';
+import type { Executor, ExecutorContext } from '../../src/runtime/core/executor.js';
 import { SeededRandom } from '../../src/splitnn/random.js';
 
 /**
@@ -20,7 +20,8 @@ export class FixedIntersectionWorkflow implements Workflow {
       { name: 'test.intersection', data: null },
       { targets: this.sites, minResponses: 0 },
     );
-    for (const r of out.results.values()) if (r.rc !== 'ok') throw new Error(`stand-in PSI failed at ${r.site}`);
+    for (const r of out.results.values())
+      if (r.rc !== 'ok') throw new Error(`stand-in PSI failed at ${r.site}`);
   }
 }
 
@@ -28,7 +29,9 @@ export class FixedIntersectionExecutor implements Executor {
   readonly tasks = ['test.intersection'];
   constructor(private readonly ids: readonly string[]) {}
   async execute(_task: unknown, ctx: ExecutorContext) {
-    (ctx.jobState as unknown as { set(k: string, v: unknown): void }).set('psi.intersection', [...this.ids]);
+    (ctx.jobState as unknown as { set(k: string, v: unknown): void }).set('psi.intersection', [
+      ...this.ids,
+    ]);
     return { kind: 'metrics' as const, metrics: { size: this.ids.length }, meta: {} };
   }
 }
@@ -52,8 +55,15 @@ export function writeVerticalCsvs(shuffleAt?: string): VerticalData {
   const shared = Array.from({ length: n }, (_, i) => `rec-${i}`);
   const x = shared.map(() => Array.from({ length: 7 }, () => rng.nextNormal()));
   const w = [1.2, -0.8, 0.5, 1.0, -1.1, 0.7, 0.3];
-  const y = x.map((r) => (r.reduce((s, v, j) => s + v * (w[j] as number), 0) + 0.3 * rng.nextNormal() > 0 ? 1 : 0));
-  const write = (party: string, header: string[], row: (i: number) => (string | number)[], extra: string[]) => {
+  const y = x.map((r) =>
+    r.reduce((s, v, j) => s + v * (w[j] as number), 0) + 0.3 * rng.nextNormal() > 0 ? 1 : 0,
+  );
+  const write = (
+    party: string,
+    header: string[],
+    row: (i: number) => (string | number)[],
+    extra: string[],
+  ) => {
     const lines = shared.map((id, i) => [id, ...row(i)].join(','));
     for (const id of extra) lines.push([id, ...row(0)].join(','));
     if (shuffleAt === party) new SeededRandom(7).shuffle(lines);
@@ -62,7 +72,10 @@ export function writeVerticalCsvs(shuffleAt?: string): VerticalData {
     return path;
   };
   const files = {
-    fa: write('fa', ['f0', 'f1', 'f2', 'f3'], (i) => (x[i] as number[]).slice(0, 4), ['only-fa-1', 'only-fa-2']),
+    fa: write('fa', ['f0', 'f1', 'f2', 'f3'], (i) => (x[i] as number[]).slice(0, 4), [
+      'only-fa-1',
+      'only-fa-2',
+    ]),
     fb: write('fb', ['f4', 'f5', 'f6'], (i) => (x[i] as number[]).slice(4), ['only-fb-1']),
     lab: write('lab', ['label'], (i) => [y[i] as number], ['only-lab-1', 'only-lab-2']),
   };

@@ -32,7 +32,12 @@ function executorArgs(site: string): ExecutorArgsInput {
     };
   }
   const width = site === 'fa' ? 4 : 3;
-  return { data: { format: 'csv', path: `${site}.csv` }, bottom: tinyBottom(width), optimizer: opt, backend: 'wasm' };
+  return {
+    data: { format: 'csv', path: `${site}.csv` },
+    bottom: tinyBottom(width),
+    optimizer: opt,
+    backend: 'wasm',
+  };
 }
 
 interface RunOptions {
@@ -57,7 +62,13 @@ async function run(o: RunOptions) {
     ...(o.faults ? { faults: o.faults } : {}),
     server: serverApp([
       new FixedIntersectionWorkflow(SITES),
-      new SplitNNController({ labelParty: 'lab', steps: 150, batchSize: 16, validationFraction: 0.25, ...o.controller }),
+      new SplitNNController({
+        labelParty: 'lab',
+        steps: 150,
+        batchSize: 16,
+        validationFraction: 0.25,
+        ...o.controller,
+      }),
     ]),
     clients: (env) =>
       clientApp([
@@ -89,7 +100,8 @@ describe('split learning over the simulator', () => {
     expect(readdirSync(join(workspace, 'lab', 'splitnn'))).toEqual(['top-half.json']);
 
     // Vertical inference: each party loads only its own half and the label party predicts.
-    const half = (site: string) => join(workspace, site, 'splitnn', site === 'lab' ? 'top-half.json' : 'bottom-half.json');
+    const half = (site: string) =>
+      join(workspace, site, 'splitnn', site === 'lab' ? 'top-half.json' : 'bottom-half.json');
     const predict = await run({
       data,
       controller: { mode: 'predict' },
@@ -97,16 +109,28 @@ describe('split learning over the simulator', () => {
     });
     expect(predict.summary.error).toBeUndefined();
     expect(predict.summary.sites['lab']?.metrics['predicted']).toBe(160);
-    const lines = readFileSync(join(predict.workspace, 'lab', 'splitnn', 'predictions.csv'), 'utf8').trim().split('\n');
+    const lines = readFileSync(join(predict.workspace, 'lab', 'splitnn', 'predictions.csv'), 'utf8')
+      .trim()
+      .split('\n');
     expect(lines[0]).toBe('id,class,p0,p1');
-    const truth = new Map(readFileSync(join(data.dir, 'lab.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(',') as [string, string]));
-    const correct = lines.slice(1).filter((l) => { const [id, cls] = l.split(','); return truth.get(id as string) === cls; }).length;
+    const truth = new Map(
+      readFileSync(join(data.dir, 'lab.csv'), 'utf8')
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(',') as [string, string]),
+    );
+    const correct = lines.slice(1).filter((l) => {
+      const [id, cls] = l.split(',');
+      return truth.get(id as string) === cls;
+    }).length;
     expect(correct / 160).toBeGreaterThan(0.85);
 
     const wrong = await run({
       data,
       controller: { mode: 'predict' },
-      makeExecutor: (site) => new SplitNNExecutor({ ...executorArgs(site), model: half(site === 'fa' ? 'fb' : site) }),
+      makeExecutor: (site) =>
+        new SplitNNExecutor({ ...executorArgs(site), model: half(site === 'fa' ? 'fb' : site) }),
     });
     expect(wrong.summary.error).toMatch(/half of "fb"; each party loads only its own/);
   });
@@ -115,7 +139,10 @@ describe('split learning over the simulator', () => {
     const a = await run({ data });
     const b = await run({ data: writeVerticalCsvs('fb') });
     expect(b.summary.status).toBe('completed');
-    expect(b.summary.server.metrics['validation_loss']).toBeCloseTo(a.summary.server.metrics['validation_loss'] as number, 6);
+    expect(b.summary.server.metrics['validation_loss']).toBeCloseTo(
+      a.summary.server.metrics['validation_loss'] as number,
+      6,
+    );
     expect(b.summary.server.metrics['accuracy']).toBe(a.summary.server.metrics['accuracy']);
   });
 

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { currentBackend, initBackend } from '../../src/tf/index.js';
 import { collectingLogger } from '../../src/runtime/core/logger.js';
+import { currentBackend, initBackend } from '../../src/tf/index.js';
 
 interface Case {
   readonly n: number;
@@ -33,7 +33,7 @@ function filterGrad(c: Case, seed: number): Float32Array {
     const f = tf.tensor4d(filled(c.fh * c.fw * c.c * c.k, seed + 1), [c.fh, c.fw, c.c, c.k]);
     const y = tf.conv2d(x, f, c.stride, c.pad);
     const dy = tf.tensor(filled(y.size, seed + 2), y.shape);
-    const g = tf.grad((ff: tf.Tensor4D) => tf.sum(tf.mul(tf.conv2d(x, ff, c.stride, c.pad), dy)));
+    const g = tf.grad((ff) => tf.sum(tf.mul(tf.conv2d(x, ff as tf.Tensor4D, c.stride, c.pad), dy)));
     return g(f).dataSync() as Float32Array;
   });
 }
@@ -86,9 +86,7 @@ describe('TensorFlow.js backend set-up', () => {
     const loss0 = tf.tidy(() => tf.sum(tf.square(tf.conv2d(x, f, 1, 'same'))).dataSync()[0]);
     for (let i = 0; i < 5; i++) {
       tf.tidy(() => {
-        const { grads } = tf.variableGrads(() =>
-          tf.sum(tf.square(tf.conv2d(x, f, 1, 'same'))),
-        );
+        const { grads } = tf.variableGrads(() => tf.sum(tf.square(tf.conv2d(x, f, 1, 'same'))));
         f.assign(tf.sub(f, tf.mul(grads[f.name] as tf.Tensor, 0.01)));
       });
     }

@@ -16,13 +16,36 @@ const source = process.argv[2] ?? '/work/shared/datasets/sklearn/breast_cancer.c
 const lines = readFileSync(source, 'utf8').trim().split('\n').slice(1);
 const rows = lines.map((l) => l.split(','));
 const names = [
-  'mean_radius', 'mean_texture', 'mean_perimeter', 'mean_area', 'mean_smoothness',
-  'mean_compactness', 'mean_concavity', 'mean_concave_points', 'mean_symmetry',
-  'mean_fractal_dimension', 'radius_error', 'texture_error', 'perimeter_error', 'area_error',
-  'smoothness_error', 'compactness_error', 'concavity_error', 'concave_points_error',
-  'symmetry_error', 'fractal_dimension_error', 'worst_radius', 'worst_texture',
-  'worst_perimeter', 'worst_area', 'worst_smoothness', 'worst_compactness', 'worst_concavity',
-  'worst_concave_points', 'worst_symmetry', 'worst_fractal_dimension',
+  'mean_radius',
+  'mean_texture',
+  'mean_perimeter',
+  'mean_area',
+  'mean_smoothness',
+  'mean_compactness',
+  'mean_concavity',
+  'mean_concave_points',
+  'mean_symmetry',
+  'mean_fractal_dimension',
+  'radius_error',
+  'texture_error',
+  'perimeter_error',
+  'area_error',
+  'smoothness_error',
+  'compactness_error',
+  'concavity_error',
+  'concave_points_error',
+  'symmetry_error',
+  'fractal_dimension_error',
+  'worst_radius',
+  'worst_texture',
+  'worst_perimeter',
+  'worst_area',
+  'worst_smoothness',
+  'worst_compactness',
+  'worst_concavity',
+  'worst_concave_points',
+  'worst_symmetry',
+  'worst_fractal_dimension',
 ];
 const perm = new SeededRandom(2023, 1).shuffle(Array.from({ length: 100000 }, (_, i) => i));
 const ids = rows.map((_, i) => `patient-${String(perm[i]).padStart(5, '0')}`);
@@ -30,7 +53,9 @@ const here = new URL('.', import.meta.url).pathname;
 
 function share(site: string, stream: number, header: string[], cells: (r: string[]) => string[]) {
   const rng = new SeededRandom(2023, stream);
-  const kept = rows.flatMap((r, i) => (rng.next() < 0.9 ? [`${ids[i]},${cells(r).join(',')}`] : []));
+  const kept = rows.flatMap((r, i) =>
+    rng.next() < 0.9 ? [`${ids[i]},${cells(r).join(',')}`] : [],
+  );
   rng.shuffle(kept);
   writeFileSync(join(here, `${site}.csv`), `id,${header.join(',')}\n${kept.join('\n')}\n`);
   return kept.length;

@@ -41,7 +41,10 @@ export function register(program: Command): void {
       const levels = parseLevels(flags['levels']!);
       const seed = Number(flags['seed']);
       if (!Number.isSafeInteger(seed) || seed < 0) {
-        throw new VflareError('INVALID_ARGUMENT', `--seed: expected an integer ≥ 0, got "${flags['seed']}"`);
+        throw new VflareError(
+          'INVALID_ARGUMENT',
+          `--seed: expected an integer ≥ 0, got "${flags['seed']}"`,
+        );
       }
       const out = resolve(flags['out'] ?? `workspaces/${resolve(jobDir).split('/').pop()}-sweep`);
       io.out(`sweep over ${levels.length} level(s), output in ${out}\n`);
@@ -50,9 +53,9 @@ export function register(program: Command): void {
         registry: defaultRegistry(),
         outDir: out,
         levels,
-        noiseId: flags['noise-id']!,
+        noiseId: flags['noiseId']!,
         seed,
-        logger: createLogger({ level: flags['log-level']! }),
+        logger: createLogger({ level: flags['logLevel']! }),
         onLevel: (i, level, seconds) =>
           io.out(`level ${i + 1}/${levels.length} (${level}) done in ${seconds.toFixed(0)} s\n`),
       });
@@ -64,12 +67,22 @@ export function register(program: Command): void {
         l.accuracyLost === null ? '' : formatNumber(l.accuracyLost),
         ...sites.map((s) => (l.maxRdlv[s] === undefined ? '' : formatNumber(l.maxRdlv[s]!))),
       ]);
-      const head = [report.noise.argument, 'status', 'test acc', 'acc lost', ...sites.map((s) => `${s} RDLV`)];
+      const head = [
+        report.noise.argument,
+        'status',
+        'test acc',
+        'acc lost',
+        ...sites.map((s) => `${s} RDLV`),
+      ];
       io.out(`\n${formatTable(head, rows)}\n`);
       if (!report.differentiallyPrivate) {
-        io.out(`\nnote: ${report.noise.type} is not differentially private (no clipping, no accounting)\n`);
+        io.out(
+          `\nnote: ${report.noise.type} is not differentially private (no clipping, no accounting)\n`,
+        );
       }
-      io.out(`\nreport: ${out}/leakage-sweep.json, leakage-vs-noise.svg, leakage-per-round.svg, images/\n`);
+      io.out(
+        `\nreport: ${out}/leakage-sweep.json, leakage-vs-noise.svg, leakage-per-round.svg, images/\n`,
+      );
     });
   leakage
     .command('report')

@@ -38,7 +38,11 @@ function readJson(path: string): Record<string, unknown> {
 }
 
 /** Rewrites a copied job folder for predict mode; returns the label party, if found. */
-export function toPredictJob(dir: string, model: string, sites: Map<string, string>): string | undefined {
+export function toPredictJob(
+  dir: string,
+  model: string,
+  sites: Map<string, string>,
+): string | undefined {
   let found: string | undefined;
   const meta = readJson(join(dir, 'meta.json')) as { deployMap?: Record<string, string[]> };
   for (const app of Object.keys(meta.deployMap ?? {})) {
@@ -73,8 +77,10 @@ export function toPredictJob(dir: string, model: string, sites: Map<string, stri
       const deployed = (meta.deployMap?.[app] ?? []).filter((s) => s !== 'server');
       for (const site of deployed) {
         const role = site === labelParty ? 'top' : 'bottom';
-        const own = (sitesCfg[site] ??= {});
-        const splitArgs = (own[split.executor.id] ??= {});
+        const own = sitesCfg[site] ?? {};
+        sitesCfg[site] = own;
+        const splitArgs = own[split.executor.id] ?? {};
+        own[split.executor.id] = splitArgs;
         splitArgs['model'] = join(model, site, 'splitnn', `${role}-half.json`);
         const csv = sites.get(site);
         if (csv !== undefined) {
@@ -82,8 +88,11 @@ export function toPredictJob(dir: string, model: string, sites: Map<string, stri
             string,
             unknown
           >;
-          splitArgs['data'] = { ...base, path: csv };
-          if (psi?.executor.id !== undefined) (own[psi.executor.id] ??= {})['path'] = csv;
+          // New records carry no labels: the label party only needs their ids (and features).
+          const { labelColumn: _unused, ...rest } = base;
+          splitArgs['data'] = { ...rest, path: csv };
+          const psiId = psi?.executor.id;
+          if (psiId !== undefined) own[psiId] = { ...own[psiId], path: csv };
         }
       }
       client.sites = sitesCfg;

@@ -27,6 +27,10 @@ export interface SessionOptions {
   readonly port?: number;
 }
 
+// grpc status codes (numeric, to keep grpc-js a type-only import here).
+const DEADLINE_EXCEEDED = 4;
+const UNAVAILABLE = 14;
+
 export type MonitorOutcome = 'finished' | 'timeout' | 'ended-by-callback';
 
 export interface MonitorOptions {
@@ -82,9 +86,12 @@ export class Session {
     } catch (err) {
       const e = err as grpc.ServiceError;
       const { host, port } = this.kit.config.server;
+      const why = e.details || e.message;
       throw new VflareError(
         'PEER_FAILED',
-        `cannot reach the server at ${host}:${port}: ${e.details || e.message}`,
+        e.code === UNAVAILABLE || e.code === DEADLINE_EXCEEDED
+          ? `cannot reach the server at ${host}:${port}: ${why}`
+          : `the server at ${host}:${port} refused the command: ${why}`,
       );
     }
     const reply = unpack(raw) as AdminReply;

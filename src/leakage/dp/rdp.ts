@@ -50,10 +50,7 @@ export function gaussianRdp(q: number, noiseMultiplier: number, order: number): 
   let logA = Number.NEGATIVE_INFINITY;
   for (let k = 0; k <= order; k++) {
     const term =
-      logBinom(order, k) +
-      (order - k) * Math.log1p(-q) +
-      k * Math.log(q) +
-      (k * k - k) / (2 * z2);
+      logBinom(order, k) + (order - k) * Math.log1p(-q) + k * Math.log(q) + (k * k - k) / (2 * z2);
     logA = logAdd(logA, term);
   }
   return logA / (order - 1);

@@ -8,12 +8,7 @@
  * charged with noise multiplier z/2; `add-remove` (sensitivity C, multiplier z) is the
  * user-level accounting of DP-FedAvg when the site's update can be absent altogether.
  */
-import {
-  type Filter,
-  type FilterContext,
-  fail,
-  type Payload,
-} from '../../runtime/core/index.js';
+import { type Filter, type FilterContext, fail, type Payload } from '../../runtime/core/index.js';
 import { gaussian, type RandomSource, secureRandom } from '../dp/random.js';
 import { RdpAccountant } from '../dp/rdp.js';
 import type { GaussianPrivacyLedger } from './ledger.js';

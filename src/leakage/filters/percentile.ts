@@ -4,7 +4,7 @@
  * `percentile`-th percentile of all magnitudes, and clip the survivors to ±gamma. A heuristic
  * that shares fewer, bounded coordinates; it gives no formal DP guarantee.
  */
-import { fail, type Filter, type Payload } from '../../runtime/core/index.js';
+import { type Filter, fail, type Payload } from '../../runtime/core/index.js';
 import { diffOf, flatten, percentileSorted, stepsOf, unflatten, withWeights } from './vector.js';
 
 export interface PercentilePrivacyOptions {

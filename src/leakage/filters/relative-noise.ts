@@ -7,7 +7,7 @@
  * no budget is accounted. Use it to draw leakage/utility curves comparable with the
  * reference's plots; use `GaussianMechanism` for a guarantee.
  */
-import { fail, type Filter, type Payload } from '../../runtime/core/index.js';
+import { type Filter, fail, type Payload } from '../../runtime/core/index.js';
 import { gaussian, type RandomSource, secureRandom } from '../dp/random.js';
 import { diffOf, flatten, percentileSorted, unflatten, withWeights } from './vector.js';
 
@@ -40,7 +40,10 @@ export class RelativeNoise implements Filter {
 
   /** σ for a flat update: sigma0 × percentile of its non-zero magnitudes. */
   sigmaFor(values: Float64Array): number {
-    const mags = Float64Array.from(values.filter((v) => v !== 0), Math.abs).sort();
+    const mags = Float64Array.from(
+      values.filter((v) => v !== 0),
+      Math.abs,
+    ).sort();
     return this.sigma0 * percentileSorted(mags, this.percentile);
   }
 

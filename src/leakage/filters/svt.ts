@@ -15,12 +15,7 @@
  * sequential composition across rounds. The guarantee is per coordinate of one update, not
  * per training record; say so when you report it.
  */
-import {
-  type Filter,
-  type FilterContext,
-  fail,
-  type Payload,
-} from '../../runtime/core/index.js';
+import { type Filter, type FilterContext, fail, type Payload } from '../../runtime/core/index.js';
 import { laplace, type RandomSource, secureRandom } from '../dp/random.js';
 import { EpsilonLedger } from './ledger.js';
 import { diffOf, flatten, stepsOf, unflatten, withWeights } from './vector.js';
@@ -93,9 +88,11 @@ export class SvtPrivacy implements Filter {
     };
     if (!(p.fraction > 0 && p.fraction <= 1)) fail('SVT fraction', 'in (0, 1]', String(p.fraction));
     for (const k of ['epsilon', 'releaseEpsilon', 'gamma'] as const) {
-      if (!(p[k] > 0 && Number.isFinite(p[k]))) fail(`SVT ${k}`, 'a finite number > 0', String(p[k]));
+      if (!(p[k] > 0 && Number.isFinite(p[k])))
+        fail(`SVT ${k}`, 'a finite number > 0', String(p[k]));
     }
-    if (!(p.tau >= 0 && Number.isFinite(p.tau))) fail('SVT tau', 'a finite number ≥ 0', String(p.tau));
+    if (!(p.tau >= 0 && Number.isFinite(p.tau)))
+      fail('SVT tau', 'a finite number ≥ 0', String(p.tau));
     this.params = Object.freeze(p);
     this.#rng = options.random ?? secureRandom();
   }

@@ -32,7 +32,9 @@ export function flatten(weights: TensorMap): FlatDiff {
     size += weights[n]!.data.length;
   }
   const values = new Float64Array(size);
-  names.forEach((n, i) => values.set(weights[n]!.data, offsets[i]));
+  names.forEach((n, i) => {
+    values.set(weights[n]!.data, offsets[i]);
+  });
   return { names, offsets, values };
 }
 
@@ -43,7 +45,8 @@ export function unflatten(weights: TensorMap, flat: FlatDiff, values: Float64Arr
     const t = weights[n]!;
     const start = flat.offsets[i]!;
     const slice = values.subarray(start, start + t.data.length);
-    const data = t.data instanceof Float64Array ? Float64Array.from(slice) : Float32Array.from(slice);
+    const data =
+      t.data instanceof Float64Array ? Float64Array.from(slice) : Float32Array.from(slice);
     out[n] = { shape: t.shape, data };
   });
   return out;

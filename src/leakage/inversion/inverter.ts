@@ -42,7 +42,11 @@ export interface InversionConfig {
   readonly l2?: number;
   /** Weight of batch-norm statistic matching, used when the update carries them; default 0.1. */
   readonly bn?: number;
-  /** `idlg` (default), `optimize` (DLG soft labels), or the labels when known. */
+  /**
+   * `idlg` (from the last bias change; exact for one image, a class ranking for several),
+   * `optimize` (DLG soft labels), or the labels when known. Default: `idlg` for one image,
+   * `optimize` otherwise.
+   */
   readonly labels?: 'idlg' | 'optimize' | readonly number[];
   /** Use the exact dense-first-layer recovery when the model allows it; default true. */
   readonly analytic?: boolean;
@@ -115,7 +119,8 @@ export async function invertUpdate(
   if (!Number.isInteger(input.numImages) || input.numImages < 1) {
     fail('inversion numImages', 'an integer ≥ 1', String(input.numImages));
   }
-  const labelMode = config.labels ?? 'idlg';
+  // iDLG's label rule is exact for one image only; with several, optimise soft labels (DLG).
+  const labelMode = config.labels ?? (input.numImages === 1 ? 'idlg' : 'optimize');
   const labels =
     labelMode === 'idlg'
       ? labelsFromUpdate(input.spec, input.update, input.numImages)
@@ -162,7 +167,9 @@ async function iterate(
     for (const [name, t] of Object.entries(input.global)) {
       params[name] = keep(tf.tensor(Float32Array.from(t.data), [...t.shape]));
     }
-    const target = names.map((nm) => keep(tf.tensor(tensorOf(input.update, nm, 'update'), params[nm]!.shape)));
+    const target = names.map((nm) =>
+      keep(tf.tensor(tensorOf(input.update, nm, 'update'), params[nm]!.shape)),
+    );
     const targetFlat = keep(tf.tidy(() => tf.concat(target.map((t) => t.reshape([-1])))));
     const targetNorm = keep(tf.norm(targetFlat));
     const bnTargets = batchNormTargets(input, params, keep);
@@ -187,13 +194,16 @@ async function iterate(
       labels === null
         ? null
         : keep(
-            tf.tidy(() => tf.oneHot(tf.tensor1d([...labels], 'int32'), spec.classes).toFloat()) as tf.Tensor2D,
+            tf.tidy(() =>
+              tf.oneHot(tf.tensor1d([...labels], 'int32'), spec.classes).toFloat(),
+            ) as tf.Tensor2D,
           );
     const yLogits =
       labels === null
         ? keep(variableFrom(tf.randomNormal([n, spec.classes], 0, 0.1, 'float32', seed + 1)))
         : null;
-    const vars: tf.Variable[] = yLogits === null ? [x as tf.Variable] : [x as tf.Variable, yLogits as tf.Variable];
+    const vars: tf.Variable[] =
+      yLogits === null ? [x as tf.Variable] : [x as tf.Variable, yLogits as tf.Variable];
     const moments = vars.map((v) => ({
       m: keep(variableFrom(tf.zerosLike(v), false)),
       s: keep(variableFrom(tf.zerosLike(v), false)),
@@ -205,21 +215,40 @@ async function iterate(
       const simFlat = tf.concat(names.map((nm) => sim.delta[nm]!.reshape([-1])));
       const dist: tf.Scalar =
         (config.distance ?? 'cosine') === 'cosine'
-          ? tf.sub(1, tf.div(tf.sum(tf.mul(simFlat, targetFlat)), tf.add(tf.mul(tf.norm(simFlat), targetNorm), 1e-12)))
+          ? tf.sub(
+              1,
+              tf.div(
+                tf.sum(tf.mul(simFlat, targetFlat)),
+                tf.add(tf.mul(tf.norm(simFlat), targetNorm), 1e-12),
+              ),
+            )
           : tf.sum(tf.square(tf.sub(simFlat, targetFlat)));
       let total: tf.Scalar = dist;
-      const dy = tf.sub(tf.slice(x, [0, 1, 0, 0], [n, h - 1, w, c]), tf.slice(x, [0, 0, 0, 0], [n, h - 1, w, c]));
-      const dx = tf.sub(tf.slice(x, [0, 0, 1, 0], [n, h, w - 1, c]), tf.slice(x, [0, 0, 0, 0], [n, h, w - 1, c]));
-      if (tvW > 0) total = tf.add(total, tf.mul(tvW, tf.add(tf.mean(tf.abs(dy)), tf.mean(tf.abs(dx)))));
+      const dy = tf.sub(
+        tf.slice(x, [0, 1, 0, 0], [n, h - 1, w, c]),
+        tf.slice(x, [0, 0, 0, 0], [n, h - 1, w, c]),
+      );
+      const dx = tf.sub(
+        tf.slice(x, [0, 0, 1, 0], [n, h, w - 1, c]),
+        tf.slice(x, [0, 0, 0, 0], [n, h, w - 1, c]),
+      );
+      if (tvW > 0)
+        total = tf.add(total, tf.mul(tvW, tf.add(tf.mean(tf.abs(dy)), tf.mean(tf.abs(dx)))));
       if (tvL2W > 0) {
-        total = tf.add(total, tf.mul(tvL2W, tf.add(tf.mean(tf.square(dy)), tf.mean(tf.square(dx)))));
+        total = tf.add(
+          total,
+          tf.mul(tvL2W, tf.add(tf.mean(tf.square(dy)), tf.mean(tf.square(dx)))),
+        );
       }
       if (l2W > 0) total = tf.add(total, tf.mul(l2W, tf.mean(tf.square(x))));
       if (bnW > 0) {
         for (const t of bnTargets) {
           const s = sim.batchStats.find((b) => b.layer === t.layer);
           if (s === undefined) continue;
-          const term = tf.add(tf.norm(tf.sub(s.mean, t.mean)), tf.norm(tf.sub(s.variance, t.variance)));
+          const term = tf.add(
+            tf.norm(tf.sub(s.mean, t.mean)),
+            tf.norm(tf.sub(s.variance, t.variance)),
+          );
           total = tf.add(total, tf.mul(bnW, term));
         }
       }
@@ -232,7 +261,10 @@ async function iterate(
     for (let it = 0; it < iterations; it++) {
       if (config.signal?.aborted) throw new VflareError('ABORTED', 'gradient inversion aborted');
       const lr =
-        peak * Math.min(1, (it + 1) / Math.max(1, warmup)) * 0.5 * (1 + Math.cos((Math.PI * it) / iterations));
+        peak *
+        Math.min(1, (it + 1) / Math.max(1, warmup)) *
+        0.5 *
+        (1 + Math.cos((Math.PI * it) / iterations));
       const distValue = tf.tidy(() => {
         let dist: tf.Scalar | undefined;
         const { grads } = tf.variableGrads(() => {
@@ -260,9 +292,12 @@ async function iterate(
       await new Promise((r) => setImmediate(r));
     }
     const flat = x.dataSync() as Float32Array;
-    const images = Array.from({ length: n }, (_, i) => flat.slice(i * h * w * c, (i + 1) * h * w * c));
+    const images = Array.from({ length: n }, (_, i) =>
+      flat.slice(i * h * w * c, (i + 1) * h * w * c),
+    );
     const finalLabels =
-      labels ?? Array.from((tf.tidy(() => (yLogits as tf.Tensor2D).argMax(1)).dataSync() as Int32Array));
+      labels ??
+      Array.from(tf.tidy(() => (yLogits as tf.Tensor2D).argMax(1)).dataSync() as Int32Array);
     return { images, labels: finalLabels, method: 'iterative', distance: lastDist, iterations };
   } finally {
     tf.dispose(owned);

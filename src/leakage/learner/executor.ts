@@ -9,6 +9,7 @@
  * `submit_model` and `get_weights` (the local model as weights).
  */
 import type * as tf from '@tensorflow/tfjs';
+import * as tfjs from '@tensorflow/tfjs';
 import {
   type Executor,
   type ExecutorContext,
@@ -28,7 +29,6 @@ import {
   writeWeights,
 } from '../model/index.js';
 import { accuracy, type LocalData, trainLocal } from './train.js';
-import * as tfjs from '@tensorflow/tfjs';
 
 /** What the learner publishes for the site's filters. */
 export interface TfLearnerInfo {
@@ -68,7 +68,8 @@ export class TfFedAvgExecutor implements Executor {
   #valid: LocalData | undefined;
 
   constructor(options: TfFedAvgExecutorOptions) {
-    if (!(options.learningRate > 0)) fail('learningRate', 'a number > 0', String(options.learningRate));
+    if (!(options.learningRate > 0))
+      fail('learningRate', 'a number > 0', String(options.learningRate));
     if (!Number.isInteger(options.batchSize) || options.batchSize < 1) {
       fail('batchSize', 'an integer ≥ 1', String(options.batchSize));
     }
@@ -108,7 +109,10 @@ export class TfFedAvgExecutor implements Executor {
       case 'get_weights':
         return { kind: 'weights', weights: readWeights(model), meta: {} };
       default:
-        throw new VflareError('INVALID_ARGUMENT', `TfFedAvgExecutor: unknown task "${task.headers.taskName}"`);
+        throw new VflareError(
+          'INVALID_ARGUMENT',
+          `TfFedAvgExecutor: unknown task "${task.headers.taskName}"`,
+        );
     }
   }
 
@@ -116,8 +120,11 @@ export class TfFedAvgExecutor implements Executor {
     const global = this.#weightsOf(payload, 'train');
     writeWeights(model, global, tfjs);
     const initialMetrics =
-      this.#o.validData === undefined ? undefined : { accuracy: accuracy(model, this.#validData()) };
-    if (initialMetrics !== undefined) ctx.reportMetrics({ valid_accuracy: initialMetrics.accuracy });
+      this.#o.validData === undefined
+        ? undefined
+        : { accuracy: accuracy(model, this.#validData()) };
+    if (initialMetrics !== undefined)
+      ctx.reportMetrics({ valid_accuracy: initialMetrics.accuracy });
     const steps = trainLocal(model, this.#data(), this.#o.spec.classes, this.info.training);
     const diff = subtractWeights(readWeights(model), global);
     return {

@@ -42,7 +42,10 @@ export function trainLocal(
           data.images.subarray(start * h * w * c, (start + size) * h * w * c),
           [size, h, w, c],
         );
-        const yb = tf.oneHot(tf.tensor1d(data.labels.subarray(start, start + size), 'int32'), classes);
+        const yb = tf.oneHot(
+          tf.tensor1d(data.labels.subarray(start, start + size), 'int32'),
+          classes,
+        );
         opt.minimize(() => {
           const logits = model.apply(xb, { training: true }) as tf.Tensor2D;
           return tf.losses.softmaxCrossEntropy(yb, logits) as tf.Scalar;
@@ -62,10 +65,12 @@ export function accuracy(model: tf.LayersModel, data: LocalData, chunk = 500): n
   for (let start = 0; start < data.count; start += chunk) {
     const size = Math.min(chunk, data.count - start);
     const pred = tf.tidy(() => {
-      const xb = tf.tensor4d(
-        data.images.subarray(start * h * w * c, (start + size) * h * w * c),
-        [size, h, w, c],
-      );
+      const xb = tf.tensor4d(data.images.subarray(start * h * w * c, (start + size) * h * w * c), [
+        size,
+        h,
+        w,
+        c,
+      ]);
       return (model.predict(xb) as tf.Tensor2D).argMax(1);
     });
     const p = pred.dataSync();

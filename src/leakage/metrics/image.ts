@@ -19,7 +19,11 @@ export function image(
   channels = 1,
 ): Image {
   if (data.length !== height * width * channels) {
-    fail('image data', `${height}×${width}×${channels} = ${height * width * channels} samples`, `${data.length}`);
+    fail(
+      'image data',
+      `${height}×${width}×${channels} = ${height * width * channels} samples`,
+      `${data.length}`,
+    );
   }
   return { data, height, width, channels };
 }

@@ -80,7 +80,8 @@ export function avgPoolReshape(x: tf.Tensor4D, p: number): tf.Tensor4D {
 
 function param(params: Params, name: string): tf.Tensor {
   const t = params[name];
-  if (t === undefined) throw new VflareError('INVALID_DATA', `model parameter "${name}" is missing`);
+  if (t === undefined)
+    throw new VflareError('INVALID_DATA', `model parameter "${name}" is missing`);
   return t;
 }
 
@@ -98,12 +99,18 @@ export function forward(
     switch (l.type) {
       case 'dense': {
         const flat = x.rank === 2 ? x : x.reshape([x.shape[0]!, -1]);
-        x = activate(tf.add(tf.matMul(flat as tf.Tensor2D, p('kernel') as tf.Tensor2D), p('bias')), l.activation);
+        x = activate(
+          tf.add(tf.matMul(flat as tf.Tensor2D, p('kernel') as tf.Tensor2D), p('bias')),
+          l.activation,
+        );
         break;
       }
       case 'conv2d':
         x = activate(
-          tf.add(conv2dIm2col(x as tf.Tensor4D, p('kernel') as tf.Tensor4D, l.padding ?? 'same'), p('bias')),
+          tf.add(
+            conv2dIm2col(x as tf.Tensor4D, p('kernel') as tf.Tensor4D, l.padding ?? 'same'),
+            p('bias'),
+          ),
           l.activation,
         );
         break;

@@ -73,7 +73,13 @@ export function buildLayersModel(spec: ModelSpec, seed = 0): tf.Sequential {
     switch (l.type) {
       case 'dense':
         model.add(
-          tf.layers.dense({ ...first, ...init, name, units: l.units, activation: l.activation ?? 'linear' }),
+          tf.layers.dense({
+            ...first,
+            ...init,
+            name,
+            units: l.units,
+            activation: l.activation ?? 'linear',
+          }),
         );
         break;
       case 'conv2d':

@@ -3,10 +3,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { type Tensor, type TensorMap, VflareError } from '../../runtime/core/index.js';
 import { shortWeightName } from './spec.js';
 
-function eachWeight(
-  model: tf.LayersModel,
-  fn: (name: string, v: tf.LayerVariable) => void,
-): void {
+function eachWeight(model: tf.LayersModel, fn: (name: string, v: tf.LayerVariable) => void): void {
   model.layers.forEach((layer, i) => {
     for (const w of layer.weights) {
       fn(`${i}.${layer.getClassName()}.${shortWeightName(w.originalName)}`, w);

@@ -26,7 +26,11 @@ export interface ChartOptions {
 const COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#17becf'];
 
 function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;');
 }
 
 function range(values: number[]): [number, number] {
@@ -47,7 +51,8 @@ function ticks([lo, hi]: [number, number], n = 5): number[] {
   return Array.from({ length: n + 1 }, (_, i) => lo + i * step);
 }
 
-const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toFixed(3));
+const fmt = (v: number) =>
+  Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toFixed(3);
 
 export function lineChart(o: ChartOptions): string {
   const W = o.width ?? 720;
@@ -56,10 +61,14 @@ export function lineChart(o: ChartOptions): string {
   const left = o.series.filter((s) => !s.right);
   const right = o.series.filter((s) => s.right);
   const xr = range(o.series.flatMap((s) => s.points.map((p) => p[0])));
-  const yr = range([...left.flatMap((s) => s.points.map((p) => p[1])), ...(o.hLines ?? []).map((h) => h.y)]);
+  const yr = range([
+    ...left.flatMap((s) => s.points.map((p) => p[1])),
+    ...(o.hLines ?? []).map((h) => h.y),
+  ]);
   const y2r = range(right.flatMap((s) => s.points.map((p) => p[1])));
   const sx = (x: number) => m.l + ((x - xr[0]) / (xr[1] - xr[0])) * (W - m.l - m.r);
-  const sy = (y: number, r: [number, number]) => H - m.b - ((y - r[0]) / (r[1] - r[0])) * (H - m.t - m.b);
+  const sy = (y: number, r: [number, number]) =>
+    H - m.b - ((y - r[0]) / (r[1] - r[0])) * (H - m.t - m.b);
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
@@ -100,11 +109,15 @@ export function lineChart(o: ChartOptions): string {
     const colour = COLOURS[i % COLOURS.length]!;
     const r = s.right ? y2r : yr;
     const pts = s.points.filter((p) => Number.isFinite(p[1]));
-    const d = pts.map((p, k) => `${k === 0 ? 'M' : 'L'}${sx(p[0]).toFixed(1)},${sy(p[1], r).toFixed(1)}`);
+    const d = pts.map(
+      (p, k) => `${k === 0 ? 'M' : 'L'}${sx(p[0]).toFixed(1)},${sy(p[1], r).toFixed(1)}`,
+    );
     const dash = s.dashed ? ' stroke-dasharray="6,4"' : '';
     out.push(`<path d="${d.join(' ')}" fill="none" stroke="${colour}" stroke-width="2"${dash}/>`);
     for (const p of pts) {
-      out.push(`<circle cx="${sx(p[0]).toFixed(1)}" cy="${sy(p[1], r).toFixed(1)}" r="3.5" fill="${colour}"/>`);
+      out.push(
+        `<circle cx="${sx(p[0]).toFixed(1)}" cy="${sy(p[1], r).toFixed(1)}" r="3.5" fill="${colour}"/>`,
+      );
     }
     const lx = m.l + (i % 3) * ((W - m.l - m.r) / 3);
     const ly = H - 30 + Math.floor(i / 3) * 16;

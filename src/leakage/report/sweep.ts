@@ -48,7 +48,9 @@ export interface SweepLevel {
   /** Accuracy lost against the first level (the noise-free baseline when it is 0). */
   readonly accuracyLost: number | null;
   /** Site → RDLV per scored round. */
-  readonly rdlv: Readonly<Record<string, readonly { round: number; rdlv: number; withheld: boolean }[]>>;
+  readonly rdlv: Readonly<
+    Record<string, readonly { round: number; rdlv: number; withheld: boolean }[]>
+  >;
   /** Site → maximum RDLV over the scored rounds. */
   readonly maxRdlv: Readonly<Record<string, number>>;
 }
@@ -81,7 +83,9 @@ async function readJson<T>(path: string): Promise<T> {
 
 async function clientConfigs(jobDir: string): Promise<{ path: string; json: ClientJson }[]> {
   const out: { path: string; json: ClientJson }[] = [];
-  for (const app of (await readdir(jobDir, { withFileTypes: true })).filter((d) => d.isDirectory())) {
+  for (const app of (await readdir(jobDir, { withFileTypes: true })).filter((d) =>
+    d.isDirectory(),
+  )) {
     const path = join(jobDir, app.name, 'config', 'client.json');
     try {
       out.push({ path, json: await readJson<ClientJson>(path) });
@@ -95,8 +99,11 @@ async function clientConfigs(jobDir: string): Promise<{ path: string; json: Clie
 export async function runSweep(o: SweepOptions): Promise<SweepReport> {
   const jobDir = resolve(o.jobDir);
   const noiseId = o.noiseId ?? 'noise';
-  if (o.levels.length === 0) throw new VflareError('INVALID_ARGUMENT', 'sweep: give at least one noise level');
-  const meta = await readJson<{ name: string; deployMap: Record<string, string[]> }>(join(jobDir, 'meta.json'));
+  if (o.levels.length === 0)
+    throw new VflareError('INVALID_ARGUMENT', 'sweep: give at least one noise level');
+  const meta = await readJson<{ name: string; deployMap: Record<string, string[]> }>(
+    join(jobDir, 'meta.json'),
+  );
   const clients = await clientConfigs(jobDir);
   const noise = clients
     .flatMap((c) => (c.json.filters?.taskResult ?? []).flatMap((g) => g.filters))
@@ -112,7 +119,8 @@ export async function runSweep(o: SweepOptions): Promise<SweepReport> {
   const learner = clients
     .flatMap((c) => c.json.executors.map((e) => e.executor))
     .find((e) => e.type === tfFedAvgExecutor.type);
-  const learnerArgs = learner === undefined ? undefined : tfFedAvgExecutor.args.parse(learner.args ?? {});
+  const learnerArgs =
+    learner === undefined ? undefined : tfFedAvgExecutor.args.parse(learner.args ?? {});
 
   await mkdir(o.outDir, { recursive: true });
   const siteDir = join(o.outDir, 'site-config');
@@ -125,6 +133,12 @@ export async function runSweep(o: SweepOptions): Promise<SweepReport> {
   }
 
   const levels: SweepLevel[] = [];
+  const report = (): SweepReport => ({
+    job: meta.name,
+    noise: { id: noiseId, type: noise.type, argument: arg },
+    differentiallyPrivate: dp,
+    levels: [...levels],
+  });
   for (const [i, level] of o.levels.entries()) {
     const started = performance.now();
     const levelJob = join(o.outDir, 'jobs', `level-${i}`);
@@ -147,9 +161,14 @@ export async function runSweep(o: SweepOptions): Promise<SweepReport> {
     });
     const scores = await collectScores(ws);
     const rdlv = Object.fromEntries(
-      Object.entries(scores).map(([s, l]) => [s, l.map((x) => ({ round: x.round, rdlv: x.rdlv, withheld: x.withheld }))]),
+      Object.entries(scores).map(([s, l]) => [
+        s,
+        l.map((x) => ({ round: x.round, rdlv: x.rdlv, withheld: x.withheld })),
+      ]),
     );
-    const maxRdlv = Object.fromEntries(Object.entries(scores).map(([s, l]) => [s, Math.max(...l.map((x) => x.rdlv))]));
+    const maxRdlv = Object.fromEntries(
+      Object.entries(scores).map(([s, l]) => [s, Math.max(...l.map((x) => x.rdlv))]),
+    );
     const testAccuracy =
       learnerArgs?.valid === undefined ? null : await testAccuracyOf(ws, jobDir, learnerArgs);
     const seconds = (performance.now() - started) / 1000;
@@ -164,16 +183,11 @@ export async function runSweep(o: SweepOptions): Promise<SweepReport> {
       maxRdlv,
     });
     await collectImages(ws, join(o.outDir, 'images'), i, level);
+    // Written after every level, so a long sweep leaves usable partial results.
+    await writeOutputs(o.outDir, report());
     o.onLevel?.(i, level, seconds);
   }
-  const report: SweepReport = {
-    job: meta.name,
-    noise: { id: noiseId, type: noise.type, argument: arg },
-    differentiallyPrivate: dp,
-    levels,
-  };
-  await writeOutputs(o.outDir, report);
-  return report;
+  return report();
 }
 
 type LearnerArgs = ReturnType<typeof tfFedAvgExecutor.args.parse>;
@@ -216,13 +230,17 @@ async function writeOutputs(outDir: string, r: SweepReport): Promise<void> {
   const series = [
     ...sites.map((s) => ({
       name: `${s} RDLV`,
-      points: r.levels.filter((l) => l.maxRdlv[s] !== undefined).map((l) => [l.level, l.maxRdlv[s]!] as const),
+      points: r.levels
+        .filter((l) => l.maxRdlv[s] !== undefined)
+        .map((l) => [l.level, l.maxRdlv[s]!] as const),
     })),
     {
       name: 'test accuracy',
       right: true,
       dashed: true,
-      points: r.levels.filter((l) => l.testAccuracy !== null).map((l) => [l.level, l.testAccuracy!] as const),
+      points: r.levels
+        .filter((l) => l.testAccuracy !== null)
+        .map((l) => [l.level, l.testAccuracy!] as const),
     },
   ];
   await writeFile(

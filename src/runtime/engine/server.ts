@@ -311,11 +311,19 @@ export class ServerEngine {
     this.#sendFrame(site, frame, msg.type);
   }
 
-  #sendFrame(site: string, frame: Uint8Array, type: string, onFail?: () => void): void {
-    this.#o.endpoint.send(site, frame).catch((err: unknown) => {
-      this.#logger.debug({ peer: site, type, error: safeMessage(err) }, 'send failed');
-      onFail?.();
-    });
+  #sendFrame(
+    site: string,
+    frame: Uint8Array,
+    type: string,
+    onFail?: () => void,
+    transfer = false,
+  ): void {
+    this.#o.endpoint
+      .send(site, frame, transfer ? { transfer } : undefined)
+      .catch((err: unknown) => {
+        this.#logger.debug({ peer: site, type, error: safeMessage(err) }, 'send failed');
+        onFail?.();
+      });
   }
 
   #seen(site: string): void {
@@ -824,14 +832,21 @@ export class ServerEngine {
         reply: { rc: 'communication-error', payload: null, reason },
       });
     };
+    // Forwarded unchanged; when it goes to one site only and the server keeps no view of it,
+    // the bytes are handed over rather than copied.
+    const transfer = msg.to.length === 1;
     for (const target of msg.to) {
       if (!this.#parties.includes(target)) {
         replyFor(target, `"${target}" is not a party of job "${this.jobId}"`);
       } else if (target === SERVER) {
         this.#peers.handleRequest(msg);
       } else {
-        this.#sendFrame(target, frame, msg.type, () =>
-          replyFor(target, `"${target}" is not connected`),
+        this.#sendFrame(
+          target,
+          frame,
+          msg.type,
+          () => replyFor(target, `"${target}" is not connected`),
+          transfer,
         );
       }
     }
@@ -843,7 +858,9 @@ export class ServerEngine {
       return;
     }
     if (msg.to === SERVER) this.#peers.handleReply(msg);
-    else if (this.#clients.includes(msg.to)) this.#sendFrame(msg.to, frame, msg.type);
+    else if (this.#clientSet.has(msg.to)) {
+      this.#sendFrame(msg.to, frame, msg.type, undefined, true);
+    }
   }
 
   // -------------------------------------------------------------------------------------------

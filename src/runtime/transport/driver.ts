@@ -17,6 +17,16 @@ export interface ServerFrameHandlers {
   onDisconnect?(site: string): void;
 }
 
+/** Hints for `ServerEndpoint.send`. */
+export interface FrameSendOptions {
+  /**
+   * The sender keeps no reference to the frame and nothing else views its memory (e.g. a peer
+   * message forwarded unchanged to its only target), so an in-process driver may hand the same
+   * buffer over instead of copying it. Network drivers ignore it.
+   */
+  readonly transfer?: boolean;
+}
+
 /** The server's side of a driver: receives from and sends to sites by identity. */
 export interface ServerEndpoint {
   /** Starts delivering frames to `handlers`. */
@@ -26,7 +36,7 @@ export interface ServerEndpoint {
    * is not connected, or `MESSAGE_TOO_BIG` over the driver's size limit. The frame must not be
    * modified afterwards (drivers may send it without copying).
    */
-  send(site: string, frame: Uint8Array): Promise<void>;
+  send(site: string, frame: Uint8Array, options?: FrameSendOptions): Promise<void>;
   /** Sites connected now. */
   connectedSites(): readonly string[];
   close(): Promise<void>;

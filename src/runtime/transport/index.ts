@@ -2,6 +2,7 @@ export { decodeMessage, encodeMessage, registerPayloadValidator } from './codec.
 export type {
   ClientEndpoint,
   ClientFrameHandlers,
+  FrameSendOptions,
   ServerEndpoint,
   ServerFrameHandlers,
 } from './driver.js';

@@ -55,7 +55,7 @@ export class InMemoryNetwork {
       start: async (handlers) => {
         this.#server = handlers;
       },
-      send: async (site, frame) => {
+      send: async (site, frame, options) => {
         const link = this.#links.get(site);
         if (link?.handlers === undefined) {
           throw new VflareError('PEER_FAILED', `site "${site}" is not connected`, {
@@ -65,7 +65,7 @@ export class InMemoryNetwork {
         this.#check(frame);
         if (link.severed) return;
         const handlers = link.handlers;
-        const own = this.#own(frame);
+        const own = options?.transfer === true ? frame : this.#own(frame);
         queueMicrotask(() => handlers.onFrame(own));
       },
       connectedSites: () =>

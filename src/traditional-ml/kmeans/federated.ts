@@ -104,14 +104,14 @@ function readCentres(map: TensorMap, k: number, cols: number): Float64Array {
   return Float64Array.from(t.data);
 }
 
-interface Contribution {
+export interface KmeansContribution {
   readonly cols: number;
   readonly centres: Float64Array;
   readonly counts: Float64Array | undefined;
 }
 
 /** Server side: initial clustering of the seeds, then count-weighted updates. */
-export class KmeansAssembler implements Assembler<'weights', Contribution> {
+export class KmeansAssembler implements Assembler<'weights', KmeansContribution> {
   readonly expectedKind = 'weights' as const;
   readonly #k: number;
   readonly #seed: number;
@@ -128,7 +128,7 @@ export class KmeansAssembler implements Assembler<'weights', Contribution> {
     return this.#counts?.slice();
   }
 
-  collect(payload: { weights: TensorMap }): Contribution | string {
+  collect(payload: { weights: TensorMap }): KmeansContribution | string {
     const c = payload.weights['centres'];
     const n = payload.weights['counts'];
     if (c === undefined) return 'no centres';
@@ -152,7 +152,7 @@ export class KmeansAssembler implements Assembler<'weights', Contribution> {
     };
   }
 
-  assemble(items: ReadonlyMap<string, Contribution>, round: number) {
+  assemble(items: ReadonlyMap<string, KmeansContribution>, round: number) {
     const list = bySite(items);
     const init = list.every((c) => c.counts === undefined);
     if (!init && list.some((c) => c.counts === undefined)) {

@@ -87,7 +87,7 @@ export class SvmLearner implements Learner {
   }
 }
 
-interface SupportSet {
+export interface SupportSet {
   readonly x: Float64Array;
   readonly y: Float64Array;
   readonly rows: number;

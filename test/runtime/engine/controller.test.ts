@@ -7,7 +7,7 @@ import {
   VflareError,
 } from '../../../src/runtime/core/index.js';
 import { runSimulation } from '../../../src/runtime/sim/index.js';
-import { clientApp, executor, metrics, serverApp, sleep, tmpWorkspace } from '../helpers.js';
+import { clientApp, executor, metrics, serverApp, sleep, tmpWorkspace } from './helpers.js';
 
 declare module '../../../src/runtime/core/context.js' {
   interface JobStateEntries {

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ControllerApi, TaskOutcome } from '../../../src/runtime/core/index.js';
 import { runSimulation, type SimulationOptions } from '../../../src/runtime/sim/index.js';
-import { clientApp, executor, metrics, serverApp, sleep, tmpWorkspace } from '../helpers.js';
+import { clientApp, executor, metrics, serverApp, sleep, tmpWorkspace } from './helpers.js';
 
 /** Runs a simulation under fake timers, advancing virtual time until it ends. */
 async function simulate(

@@ -11,7 +11,7 @@ import {
   VflareError,
 } from '../../../src/runtime/core/index.js';
 import { runSimulation } from '../../../src/runtime/sim/index.js';
-import { clientApp, executor, filter, metrics, serverApp, tmpWorkspace } from '../helpers.js';
+import { clientApp, executor, filter, metrics, serverApp, tmpWorkspace } from './helpers.js';
 
 declare module '../../../src/runtime/core/context.js' {
   interface SiteContextEntries {

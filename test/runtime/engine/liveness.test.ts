@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ControllerApi, TaskOutcome } from '../../../src/runtime/core/index.js';
 import { runSimulation, type SimulationOptions } from '../../../src/runtime/sim/index.js';
-import { clientApp, executor, metrics, serverApp, sleep, tmpWorkspace } from '../helpers.js';
+import { clientApp, executor, metrics, serverApp, sleep, tmpWorkspace } from './helpers.js';
 
 const FAST = { heartbeatIntervalMs: 25, deadSiteGraceMs: 250, byeTimeoutMs: 300 } as const;
 

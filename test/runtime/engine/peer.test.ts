@@ -7,7 +7,7 @@ import {
   VflareError,
 } from '../../../src/runtime/core/index.js';
 import { runSimulation } from '../../../src/runtime/sim/index.js';
-import { clientApp, metrics, serverApp, sleep, tmpWorkspace } from '../helpers.js';
+import { clientApp, metrics, serverApp, sleep, tmpWorkspace } from './helpers.js';
 
 type Replies = ReadonlyMap<string, PeerReply>;
 

@@ -16,7 +16,7 @@ import {
   InMemoryNetwork,
   type WireMessage,
 } from '../../../src/runtime/transport/index.js';
-import { metrics, serverApp, sleep, tmpWorkspace } from '../helpers.js';
+import { metrics, serverApp, sleep, tmpWorkspace } from './helpers.js';
 
 /** A site speaking the wire protocol by hand. */
 async function rawSite(network: InMemoryNetwork, site: string) {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isKind } from '../../../src/runtime/core/index.js';
 import { runSimulation } from '../../../src/runtime/sim/index.js';
-import { clientApp, executor, serverApp, tmpWorkspace, weights } from '../helpers.js';
+import { clientApp, executor, serverApp, tmpWorkspace, weights } from '../engine/helpers.js';
 
 describe('runSimulation', () => {
   it('runs a broadcast round over two sites and writes summary.json', async () => {

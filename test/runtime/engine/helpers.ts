@@ -13,7 +13,7 @@ import type {
   ServerApp,
   TaskData,
   Workflow,
-} from '../../src/runtime/core/index.js';
+} from '../../../src/runtime/core/index.js';
 
 export function tmpWorkspace(prefix = 'vflare-sim-'): string {
   return mkdtempSync(join(tmpdir(), prefix));

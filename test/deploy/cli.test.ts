@@ -1,0 +1,103 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import type { Io } from '../../src/cli/output.js';
+import { ServerProcess } from '../../src/deploy/server/server-process.js';
+import { testRegistry } from './helpers.js';
+
+let dir: string;
+let server: ServerProcess;
+
+function io(): Io & { text: () => string; errors: () => string } {
+  let out = '';
+  let err = '';
+  return {
+    out: (t) => {
+      out += t;
+    },
+    err: (t) => {
+      err += t;
+    },
+    isTTY: false,
+    text: () => out,
+    errors: () => err,
+  };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((ok) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => ok(port));
+    });
+  });
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'vflare-cli-'));
+  const port = await freePort();
+  const p = io();
+  const code = await main(
+    [
+      'provision',
+      '--project',
+      'cli',
+      '--server',
+      `localhost:${port}`,
+      '--alt-names',
+      '127.0.0.1',
+      '--sites',
+      'site-1',
+      '--admins',
+      'root,mia:member',
+      '--out',
+      join(dir, 'kits'),
+    ],
+    p,
+  );
+  expect(code).toBe(0);
+  expect(p.text()).toMatch(/admin kit mia: /);
+  server = await ServerProcess.start({
+    kitDir: join(dir, 'kits', 'server'),
+    registry: testRegistry(),
+    host: '127.0.0.1',
+    startupGraceMs: 0,
+  });
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('vflare admin (one-shot)', () => {
+  it('prints JSON with --json and exits 0', async () => {
+    const p = io();
+    expect(await main(['admin', join(dir, 'kits', 'root'), 'check_status', '--json'], p)).toBe(0);
+    expect(JSON.parse(p.text())).toMatchObject({ project: 'cli', server: 'started' });
+    const q = io();
+    expect(await main(['admin', join(dir, 'kits', 'root'), 'list_jobs', '-r', '-m', '2'], q)).toBe(
+      0,
+    );
+    expect(q.text()).toBe('no jobs\n');
+  });
+
+  it('exits 1 with a clear message on an unknown job, a refused command or bad usage', async () => {
+    const a = io();
+    expect(await main(['admin', join(dir, 'kits', 'root'), 'get_job_meta', 'nope'], a)).toBe(1);
+    expect(a.errors()).toMatch(/no job with id nope/);
+    const b = io();
+    expect(await main(['admin', join(dir, 'kits', 'mia'), 'shutdown'], b)).toBe(1);
+    expect(b.errors()).toMatch(/not authorised: .*may not run shutdown/);
+    const c = io();
+    expect(await main(['admin', join(dir, 'kits', 'root'), 'list_jobs', '-m', 'x'], c)).toBe(1);
+    expect(c.errors()).toMatch(/-m: expected a positive integer/);
+    const d = io();
+    expect(await main(['admin', join(dir, 'kits', 'site-1'), 'check_status'], d)).toBe(1);
+    expect(d.errors()).toMatch(/is a site kit, but an admin kit is needed/);
+  });
+});
