@@ -18,7 +18,7 @@ import {
 import { components as workflows } from './runtime/workflows/components.js';
 import { components as stats } from './stats/components.js';
 
-/** The built-in types that are always loaded (untyped names and `stats.*`). */
+/** The built-in types that are always loaded (unprefixed names and `stats.*`). */
 export const eagerComponents: readonly ComponentDefinition[] = [...workflows, ...stats];
 
 /** Modules loaded on first use of a `<prefix>.*` type. One line per module. */
@@ -28,13 +28,6 @@ export const lazyComponents: readonly LazyComponents[] = [
   { prefix: 'splitnn', load: async () => (await import('./splitnn/components.js')).components },
   { prefix: 'tml', load: async () => (await import('./traditional-ml/components.js')).components },
 ];
-
-/**
- * Kept for code that wants a plain array: the always-loaded types only. The lazy modules'
- * types are not in it; use `defaultRegistry()` (loads them on demand) or `loadAllComponents()`.
- * @deprecated use `defaultRegistry()` or `loadAllComponents()`.
- */
-export const allComponents: readonly ComponentDefinition[] = eagerComponents;
 
 /** Every built-in component type, importing every module (slow: seconds). */
 export async function loadAllComponents(): Promise<ComponentDefinition[]> {

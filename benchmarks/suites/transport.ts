@@ -32,9 +32,14 @@ async function until(cond: () => boolean, ms = 60_000): Promise<void> {
   }
 }
 
-export async function vflareRoundTrip(dir: string, sites: string[], bytes: number): Promise<number> {
+export async function vflareRoundTrip(
+  dir: string,
+  sites: string[],
+  bytes: number,
+  chunkBytes = MiB,
+): Promise<number> {
   const kit = await loadKit(join(dir, 'server'), 'server');
-  const link = linkSettings({ maxMessageBytes: bytes + MiB });
+  const link = linkSettings({ maxMessageBytes: bytes + MiB, chunkBytes });
   const server = new FederationServer({ kit, log: silentLogger, link, host: '127.0.0.1', port: 0 });
   const port = await server.listen();
   const clients: FederationClient[] = [];

@@ -55,13 +55,30 @@ export interface PartyData {
   readonly ids: readonly string[];
   readonly features?: FeatureRows;
   readonly labels?: { readonly values: Int32Array; readonly numClasses: number };
+  /** Column means and standard deviations used to standardise `features`, if any. */
+  readonly scaling?: Scaling;
+}
+
+/** Per-column standardisation statistics (saved with a half, reused for inference). */
+export interface Scaling {
+  readonly mean: readonly number[];
+  readonly sd: readonly number[];
 }
 
 function resolvePath(root: string, p: string): string {
   return isAbsolute(p) ? p : join(root, p);
 }
 
-export function loadPartyData(input: DataSpecInput, dataRoot: string, party: string): PartyData {
+/**
+ * Loads a party's records. `scaling`: standardise CSV features with these statistics (those
+ * saved at training) instead of the file's own, so new records are scaled as training was.
+ */
+export function loadPartyData(
+  input: DataSpecInput,
+  dataRoot: string,
+  party: string,
+  scaling?: Scaling,
+): PartyData {
   const parsed = dataSchema.safeParse(input);
   if (!parsed.success) {
     throw new VflareError(
@@ -72,7 +89,7 @@ export function loadPartyData(input: DataSpecInput, dataRoot: string, party: str
   const spec = parsed.data;
   switch (spec.format) {
     case 'csv':
-      return loadCsv(spec, dataRoot, party);
+      return loadCsv(spec, dataRoot, party, scaling);
     case 'idx':
       return loadIdx(spec, dataRoot);
     case 'cifar10':
@@ -156,6 +173,7 @@ function loadCsv(
   spec: Extract<DataSpec, { format: 'csv' }>,
   root: string,
   party: string,
+  scaling: Scaling | undefined,
 ): PartyData {
   const path = resolvePath(root, spec.path);
   let text: string;
@@ -226,30 +244,55 @@ function loadCsv(
       y[i] = v;
     }
   });
-  if (spec.standardize && featureCols.length > 0) standardize(x, featureCols.length);
+  let used: Scaling | undefined;
+  if (spec.standardize && featureCols.length > 0) {
+    if (scaling !== undefined && scaling.mean.length !== featureCols.length) {
+      throw new VflareError(
+        'INVALID_DATA',
+        `party "${party}": ${path} has ${featureCols.length} feature columns, the saved half ` +
+          `was trained on ${scaling.mean.length}`,
+      );
+    }
+    used = standardize(x, featureCols.length, scaling);
+  }
   let max = -1;
   for (const v of y) max = Math.max(max, v);
   return {
     ids,
     ...(featureCols.length > 0 ? { features: { rowShape: [featureCols.length], data: x } } : {}),
     ...(labelCol >= 0 ? { labels: { values: y, numClasses: Math.max(2, max + 1) } } : {}),
+    ...(used === undefined ? {} : { scaling: used }),
   };
 }
 
-/** In place: each column to zero mean, unit variance (constant columns to zero). */
-export function standardize(x: Float32Array, cols: number): void {
+/**
+ * In place: each column to zero mean, unit variance (constant columns to zero), with the
+ * statistics of `x` itself or the `given` ones. Returns the statistics used.
+ */
+export function standardize(x: Float32Array, cols: number, given?: Scaling): Scaling {
   const n = x.length / cols;
+  const means: number[] = [];
+  const sds: number[] = [];
   for (let c = 0; c < cols; c++) {
     let mean = 0;
-    for (let i = 0; i < n; i++) mean += x[i * cols + c] as number;
-    mean /= n;
-    let v = 0;
-    for (let i = 0; i < n; i++) v += ((x[i * cols + c] as number) - mean) ** 2;
-    const sd = Math.sqrt(v / n);
+    let sd = 0;
+    if (given === undefined) {
+      for (let i = 0; i < n; i++) mean += x[i * cols + c] as number;
+      mean /= n;
+      let v = 0;
+      for (let i = 0; i < n; i++) v += ((x[i * cols + c] as number) - mean) ** 2;
+      sd = Math.sqrt(v / n);
+    } else {
+      mean = given.mean[c] as number;
+      sd = given.sd[c] as number;
+    }
+    means.push(mean);
+    sds.push(sd);
     for (let i = 0; i < n; i++) {
       x[i * cols + c] = sd > 0 ? ((x[i * cols + c] as number) - mean) / sd : 0;
     }
   }
+  return { mean: means, sd: sds };
 }
 
 function loadIdx(spec: Extract<DataSpec, { format: 'idx' }>, root: string): PartyData {

@@ -21,7 +21,7 @@ import type { Payload, TaskData, Tensor, TensorMap } from '../runtime/core/messa
 import type { PeerReply, PeerRequest } from '../runtime/core/peer.js';
 import { initBackend } from '../tf/index.js';
 import { digestIds, rowIndexFor, sortIdsUtf8, splitPositions } from './alignment.js';
-import { dataSchema, loadPartyData, type PartyData, reorderRows } from './data.js';
+import { dataSchema, loadPartyData, type PartyData, reorderRows, type Scaling } from './data.js';
 import {
   checkStep,
   expectKind,
@@ -143,7 +143,9 @@ export class SplitNNExecutor implements Executor {
     await initBackend({ preference: this.args.backend, logger: ctx.logger });
     const sorted = sortIdsUtf8(readIntersection(ctx.jobState, this.args.intersectionKey, ctx.site));
     const digest = digestIds(sorted);
-    const data = loadPartyData(this.args.data, ctx.dataRoot, ctx.site);
+    // Inference scales new records with the statistics saved at training, not their own.
+    const scaling = this.args.model === undefined ? undefined : this.#savedScaling(ctx);
+    const data = loadPartyData(this.args.data, ctx.dataRoot, ctx.site, scaling);
     const index = rowIndexFor(sorted, data.ids, ctx.site);
     const { train } = splitPositions(sorted.length, plan.validationFraction, ctx.seed);
     const isTrain = new Uint8Array(sorted.length);
@@ -194,6 +196,11 @@ export class SplitNNExecutor implements Executor {
       );
     }
     return { kind: 'splitnn.alignment', count: sorted.length, digest, cutWidth, meta: {} };
+  }
+
+  #savedScaling(ctx: ExecutorContext): Scaling | undefined {
+    const path = resolve(ctx.dataRoot, this.args.model as string);
+    return readHalfDoc(path, ctx.site)['scaling'] as Scaling | undefined;
   }
 
   #loadHalf(ctx: ExecutorContext, part: 'bottom' | 'top'): TensorMap {
@@ -440,15 +447,18 @@ export class SplitNNExecutor implements Executor {
       );
     });
     if (session.failure !== undefined) throw session.failure;
-    if (!ok)
-      throw new VflareError(
-        'TASK_FAILED',
-        `feature party "${ctx.site}": the label party stopped training early`,
-      );
+    if (!ok) {
+      // The label party stopped early and reports why in its own result; this party just ends
+      // (without saving a half-trained bottom) so that the job's error is the label party's.
+      const metrics = { steps: session.served, intersection: session.count, stopped: 1 };
+      ctx.reportMetrics(metrics);
+      return { kind: 'metrics', metrics, meta: {} };
+    }
     const feature = session.feature as FeatureParty;
     if (training) {
       saveHalf(ctx.workspace, ctx.site, 'bottom', {
         bottom: { spec: feature.network.spec, weights: feature.network.getWeights() },
+        ...(session.data.scaling === undefined ? {} : { scaling: session.data.scaling }),
       });
     }
     const metrics = { steps: session.served, intersection: session.count };
@@ -500,6 +510,7 @@ export class SplitNNExecutor implements Executor {
     };
     if (label.own !== undefined)
       half['bottom'] = { spec: label.own.network.spec, weights: label.own.network.getWeights() };
+    if (session.data.scaling !== undefined) half['scaling'] = session.data.scaling;
     saveHalf(ctx.workspace, ctx.site, 'top', half);
     const metrics: Record<string, number> = {
       intersection: session.count,
@@ -717,8 +728,8 @@ function csvCell(value: string): string {
   return /[",\n\r]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
 }
 
-/** Reads one part (`bottom` or `top`) of a half this site saved. */
-export function loadHalf(path: string, site: string, part: 'bottom' | 'top'): TensorMap {
+/** Reads and checks a half file this site saved. */
+function readHalfDoc(path: string, site: string): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
@@ -740,6 +751,12 @@ export function loadHalf(path: string, site: string, part: 'bottom' | 'top'): Te
       `party "${site}": ${path} is the half of "${String(doc.site)}"; each party loads only its own`,
     );
   }
+  return doc;
+}
+
+/** Reads one part (`bottom` or `top`) of a half this site saved. */
+export function loadHalf(path: string, site: string, part: 'bottom' | 'top'): TensorMap {
+  const doc = readHalfDoc(path, site);
   const entry = doc[part] as
     | { weights?: Record<string, { shape: number[]; data: { float32: string } }> }
     | undefined;

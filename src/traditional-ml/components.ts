@@ -13,9 +13,15 @@
  * and `tml.ModelPersistor` saves the global model as JSON (see `model/format.ts`).
  */
 import { z } from 'zod';
-import { type ComponentDefinition, defineComponent } from '../runtime/core/index.js';
+import {
+  type ComponentDefinition,
+  type ComponentEnv,
+  defineComponent,
+} from '../runtime/core/index.js';
+import { resolveDataPath } from '../runtime/jobs/paths.js';
 import { CollectAndAssembleAggregator } from '../runtime/workflows/assemble.js';
-import { dataSpecSchema, rowRangesSchema } from './data/spec.js';
+import { workspaceFile } from '../runtime/workflows/components.js';
+import { type DataSpec, dataSpecSchema, rowRangesSchema } from './data/spec.js';
 import { ForestAssembler, ForestLearner, forestParamsSchema } from './forest/federated.js';
 import { KmeansAssembler, KmeansLearner, kmeansParamsSchema } from './kmeans/federated.js';
 import { LearnerExecutor } from './learner/learner.js';
@@ -28,6 +34,19 @@ const taskNames = {
   validateTask: z.string().min(1).default('validate'),
 };
 
+/**
+ * A job names data relative to the site's data root and may not leave it (absolute paths and
+ * `..` are refused, as for every data path in a job): the site's operator decides which files a
+ * job can read. Resolved here, at instantiation, so a bad path stops the site before round 0.
+ */
+function siteData(data: DataSpec, env: ComponentEnv): DataSpec {
+  return {
+    ...data,
+    path: resolveDataPath(env, data.path),
+    ...(data.targetPath === undefined ? {} : { targetPath: resolveDataPath(env, data.targetPath) }),
+  };
+}
+
 function learnerArgs<S extends z.ZodRawShape>(params: z.ZodObject<S>) {
   return params.extend({ data: dataSpecSchema, ...rowRangesSchema, ...taskNames }).strict();
 }
@@ -35,8 +54,8 @@ function learnerArgs<S extends z.ZodRawShape>(params: z.ZodObject<S>) {
 export const linearLearner = defineComponent({
   type: 'tml.LinearLearner',
   args: learnerArgs(linearParamsSchema),
-  create({ data, train, valid, trainTask, validateTask, ...params }) {
-    return new LearnerExecutor(new LinearLearner(data, { train, valid }, params), {
+  create({ data, train, valid, trainTask, validateTask, ...params }, env) {
+    return new LearnerExecutor(new LinearLearner(siteData(data, env), { train, valid }, params), {
       trainTask,
       validateTask,
     });
@@ -46,8 +65,8 @@ export const linearLearner = defineComponent({
 export const svmLearner = defineComponent({
   type: 'tml.SvmLearner',
   args: learnerArgs(svmParamsSchema),
-  create({ data, train, valid, trainTask, validateTask, ...params }) {
-    return new LearnerExecutor(new SvmLearner(data, { train, valid }, params), {
+  create({ data, train, valid, trainTask, validateTask, ...params }, env) {
+    return new LearnerExecutor(new SvmLearner(siteData(data, env), { train, valid }, params), {
       trainTask,
       validateTask,
     });
@@ -57,8 +76,8 @@ export const svmLearner = defineComponent({
 export const kmeansLearner = defineComponent({
   type: 'tml.KmeansLearner',
   args: learnerArgs(kmeansParamsSchema),
-  create({ data, train, valid, trainTask, validateTask, ...params }) {
-    return new LearnerExecutor(new KmeansLearner(data, { train, valid }, params), {
+  create({ data, train, valid, trainTask, validateTask, ...params }, env) {
+    return new LearnerExecutor(new KmeansLearner(siteData(data, env), { train, valid }, params), {
       trainTask,
       validateTask,
     });
@@ -68,8 +87,8 @@ export const kmeansLearner = defineComponent({
 export const forestLearner = defineComponent({
   type: 'tml.ForestLearner',
   args: learnerArgs(forestParamsSchema),
-  create({ data, train, valid, trainTask, validateTask, ...params }) {
-    return new LearnerExecutor(new ForestLearner(data, { train, valid }, params), {
+  create({ data, train, valid, trainTask, validateTask, ...params }, env) {
+    return new LearnerExecutor(new ForestLearner(siteData(data, env), { train, valid }, params), {
       trainTask,
       validateTask,
     });
@@ -101,7 +120,8 @@ export const modelPersistor = defineComponent({
     kind: z.enum(['linear', 'svm', 'kmeans', 'forest']),
     loss: z.enum(['log', 'squared']).optional(),
     positiveClass: z.number().optional(),
-    fileName: z.string().min(1).default('global_model.json'),
+    /** Inside the server's workspace (relative, no `..`). */
+    fileName: workspaceFile.default('global_model.json'),
   }),
   create: ({ kind, loss, positiveClass, fileName }, env) =>
     new TmlModelPersistor({

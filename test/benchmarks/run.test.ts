@@ -11,7 +11,8 @@ function suitesDir(): string {
     join(dir, 'suites', 'copy.ts'),
     `export default { name: 'copy', description: 'toy', async run(o) {
        o.log('running');
-       return [{ name: 'copy 1 MB', value: o.quick ? 1 : 2, unit: 'ms', peer: 'memcpy', peerValue: 0.5, ratio: 2 }];
+       const value = o.quick ? 1 : 2;
+       return [{ name: 'copy 1 MB', value, unit: 'ms', peer: 'memcpy', peerValue: 0.5, ratio: 2 }];
      } };`,
   );
   writeFileSync(join(dir, 'suites', 'broken.ts'), `export default { name: 'broken' };`);

@@ -14,7 +14,7 @@ import {
 } from '../../src/runtime/jobs/index.js';
 import { runSimulation } from '../../src/runtime/sim/index.js';
 import { loadModelFile } from '../../src/runtime/workflows/index.js';
-import { hooks, testRegistry, trainCalls, writeSagJob } from './helpers.js';
+import { filterCalls, hooks, testRegistry, trainCalls, writeSagJob } from './helpers.js';
 
 const HELLO = resolve('examples/hello-stats');
 const registry = testRegistry();
@@ -319,6 +319,67 @@ describe('a deployed federation over gRPC and mutual TLS', () => {
     const resumedRounds = trainCalls.slice(crashedAt).map((c) => c.round);
     expect(Math.min(...resumedRounds)).toBe(rec.lastRound! + 1);
     expect((await loadModelFile(model)).round).toBe(4);
+  });
+
+  it('drops a site whose deploy fails and runs with the others when minClients allows', async () => {
+    await clientOf('site-3').stop();
+    const { defaultRegistry } = await import('../../src/components.js');
+    // This site lacks the job's executor type: its deploy fails with the reason.
+    clients.push(
+      await ClientProcess.start({
+        kitDir: kits.siteKits['site-3']!,
+        registry: defaultRegistry(),
+        host: 'localhost',
+        port: server.port,
+        minBackoffMs: 50,
+        maxBackoffMs: 200,
+      }),
+    );
+    await allOnline();
+    const job = await writeSagJob(join(dir, 'sag-drop'), {
+      name: 'sag-drop',
+      sites: SITES,
+      minClients: 2,
+      rounds: 1,
+      delayMs: 50,
+    });
+    const id = await admin.submitJob(job);
+    expect(await admin.monitorJob(id, { timeoutMs: 30_000, pollMs: 100 })).toBe('finished');
+    const rec = await admin.getJobMeta(id);
+    expect(rec.status).toBe('finished:completed');
+    expect(rec.sites).toEqual(['site-1', 'site-2']);
+    expect(rec.deployDetail['site-3']).toMatch(/test\.SlowTrainer/);
+    expect(rec.deployDetail['site-1']).toBe('ok');
+  });
+
+  it("applies a site's own privacy filters from its kit to a job that names none", async () => {
+    await clientOf('site-1').stop();
+    await writeFile(
+      join(kits.siteKits['site-1']!, 'local', 'site.json'),
+      JSON.stringify({
+        dataRoot: HELLO,
+        privacy: { taskResult: [{ filters: [{ type: 'test.RecordingFilter' }] }] },
+      }),
+    );
+    await startClient('site-1');
+    await clientOf('site-3').stop();
+    await startClient('site-3');
+    await allOnline();
+    const job = await writeSagJob(join(dir, 'sag-policy'), {
+      name: 'sag-policy',
+      sites: SITES,
+      minClients: 3,
+      rounds: 2,
+      delayMs: 20,
+    });
+    filterCalls.length = 0;
+    const id = await admin.submitJob(job);
+    expect(await admin.monitorJob(id, { timeoutMs: 30_000, pollMs: 100 })).toBe('finished');
+    expect((await admin.getJobMeta(id)).status).toBe('finished:completed');
+    expect(filterCalls).toEqual([
+      { site: 'site-1', point: 'client-result-out', task: 'train' },
+      { site: 'site-1', point: 'client-result-out', task: 'train' },
+    ]);
   });
 
   it('lists jobs newest first and the N most recent', async () => {

@@ -245,6 +245,48 @@ describe('gRPC transport over mutual TLS', () => {
     raw.close();
   });
 
+  it('fails a send to a peer that stops reading, after the progress timeout, not before', async () => {
+    const kit = await loadKit(kits.siteKits['site-3']!, 'site');
+    const raw = makeGrpcClient({ kit, link, host: 'localhost', port });
+    const { unpack } = await import('msgpackr');
+    const reply = await callUnary(
+      raw,
+      'register',
+      encode({ site: 'site-3', project: 'demo', resources: {} }),
+      5000,
+    );
+    const md = new grpc.Metadata();
+    md.set(TOKEN_HEADER, (unpack(reply) as { token: string }).token);
+    md.set('vflare-job', 'job-stall');
+    const ep = server.jobEndpoint('job-stall');
+    await ep.start({ onFrame: () => {} });
+    const call = (
+      raw as unknown as Record<
+        string,
+        (m: grpc.Metadata) => grpc.ClientDuplexStream<Buffer, Buffer>
+      >
+    )['job']!.call(raw, md);
+    call.on('error', () => {});
+    call.pause(); // never reads: flow control stops the sender
+    await until(() => ep.connectedSites().includes('site-3'));
+    const frame = new Uint8Array(4_000_000);
+    let error: unknown;
+    let sent = 0;
+    let t0 = performance.now();
+    for (; sent < 40 && error === undefined; sent++) {
+      t0 = performance.now();
+      await ep.send('site-3', frame).catch((e: unknown) => {
+        error = e;
+      });
+    }
+    // Bounded: the credit window (16 MiB) stops the sender long before 40 frames.
+    expect(sent).toBeLessThanOrEqual(6);
+    expect(String(error)).toMatch(/accepted no data for 2000 ms/);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(1900);
+    call.cancel();
+    raw.close();
+  });
+
   it('refuses an expired site certificate at the TLS handshake', async () => {
     const { loadRootCa, issueIdentity } = await import('../../src/deploy/provision/index.js');
     const root = await loadRootCa(

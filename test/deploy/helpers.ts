@@ -3,7 +3,12 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { defaultRegistry } from '../../src/components.js';
-import { defineComponent, type Executor, tensor } from '../../src/runtime/core/index.js';
+import {
+  defineComponent,
+  type Executor,
+  type Filter,
+  tensor,
+} from '../../src/runtime/core/index.js';
 import type { ComponentRegistry } from '../../src/runtime/jobs/index.js';
 
 export const trainCalls: { site: string; round: number }[] = [];
@@ -34,9 +39,25 @@ const slowTrainer = defineComponent({
   }),
 });
 
+export const filterCalls: { site: string; point: string; task: string }[] = [];
+
+/** A filter that records where it ran and passes the payload through. */
+const recordingFilter = defineComponent({
+  type: 'test.RecordingFilter',
+  args: z.strictObject({}),
+  create: (): Filter => ({
+    name: 'recording',
+    process(payload, ctx) {
+      filterCalls.push({ site: ctx.site, point: ctx.point, task: ctx.taskName });
+      return payload;
+    },
+  }),
+});
+
 export function testRegistry(): ComponentRegistry {
   const registry = defaultRegistry();
   registry.register(slowTrainer);
+  registry.register(recordingFilter);
   return registry;
 }
 

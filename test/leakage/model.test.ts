@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { recoverBatchStatistic } from '../../src/leakage/inversion/index.js';
 import { trainLocal } from '../../src/leakage/learner/train.js';
 import {
   buildLayersModel,
@@ -63,6 +64,57 @@ describe('the functional twin of a model spec', () => {
       const got = Array.from(t.dataSync());
       got.forEach((v, i) => {
         expect(v).toBeCloseTo(want[i]!, 5);
+      });
+    }
+    model.dispose();
+  });
+
+  it('handles batch norm: same logits at inference, same weight change in training', () => {
+    const bnSpec: ModelSpec = {
+      inputShape: [8, 8, 1],
+      classes: 3,
+      layers: [
+        { type: 'conv2d', filters: 2, kernelSize: 3 },
+        { type: 'batchnorm', momentum: 0.9 },
+        { type: 'activation', activation: 'relu' },
+        { type: 'avgpool2d', poolSize: 2 },
+        { type: 'flatten' },
+        { type: 'dense', units: 3 },
+      ],
+    };
+    expect(() =>
+      buildLayersModel({ ...bnSpec, layers: bnSpec.layers.filter((l) => l.type !== 'flatten') }),
+    ).toThrow(/add a flatten layer/);
+    const model = buildLayersModel(bnSpec, 5);
+    const before = readWeights(model);
+    const images = Float32Array.from({ length: 4 * 64 }, (_, i) => (Math.cos(i * 0.7) + 1) / 2);
+    const x = tf.tensor4d(images, [4, 8, 8, 1]);
+    const params = toParams(before);
+    const want = model.predict(x) as tf.Tensor;
+    const got = forward(bnSpec, params, x, false).logits;
+    Array.from(got.dataSync()).forEach((v, i) => {
+      expect(v).toBeCloseTo(want.dataSync()[i]!, 4);
+    });
+    const labels = Int32Array.from([0, 1, 2, 1]);
+    const cfg = { learningRate: 0.3, batchSize: 4, epochs: 1 };
+    trainLocal(model, { images, labels, count: 4, shape: [8, 8, 1] }, 3, cfg);
+    const delta = subtractWeights(readWeights(model), before);
+    // The running mean moved towards the batch mean: the inverter's recovery gets it back.
+    const batchMean = forward(bnSpec, params, x, true).batchStats[0]!.mean.dataSync();
+    const recovered = recoverBatchStatistic(
+      before['1.BatchNormalization.moving_mean']!.data as Float32Array,
+      delta['1.BatchNormalization.moving_mean']!.data as Float32Array,
+      0.9,
+    );
+    Array.from(recovered).forEach((v, i) => {
+      expect(v).toBeCloseTo(batchMean[i]!, 3);
+    });
+    const y = tf.oneHot(tf.tensor1d(labels, 'int32'), 3) as tf.Tensor2D;
+    const sim = simulateUpdate(bnSpec, params, x, y, cfg);
+    for (const [name, t] of Object.entries(sim.delta)) {
+      const w = Array.from(delta[name]!.data);
+      Array.from(t.dataSync()).forEach((v, i) => {
+        expect(v).toBeCloseTo(w[i]!, 4);
       });
     }
     model.dispose();

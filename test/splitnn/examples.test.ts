@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -47,5 +47,44 @@ describe('the vertical breast cancer flagship', () => {
       return truth.get(id as string) === cls;
     });
     expect(right.length / 416).toBeGreaterThan(0.93);
+
+    // New records, a few at a time: scaled with the training statistics, so each record gets
+    // the same prediction as in the full run above.
+    const dir = mkdtempSync(join(tmpdir(), 'vflare-flagship-new-'));
+    const pick = rows.slice(1, 13).map((r) => r.split(',')[0] as string);
+    const subset = (site: string, keep: (id: string) => boolean) => {
+      const [head, ...body] = readFileSync(
+        `examples/vertical-breast-cancer/data/${site}.csv`,
+        'utf8',
+      )
+        .trim()
+        .split('\n');
+      const path = join(dir, `${site}.csv`);
+      writeFileSync(
+        path,
+        `${[head, ...body.filter((l) => keep(l.split(',')[0] as string))].join('\n')}\n`,
+      );
+      return path;
+    };
+    const newSites = new Map([
+      ['site-1', subset('site-1', (id) => pick.includes(id))],
+      ['site-2', subset('site-2', (id) => pick.slice(0, 10).includes(id))],
+      ['site-3', subset('site-3', (id) => pick.includes(id))],
+    ]);
+    const out2 = mkdtempSync(join(tmpdir(), 'vflare-flagship-predict2-'));
+    cpSync('examples/vertical-breast-cancer', join(out2, 'job'), { recursive: true });
+    toPredictJob(join(out2, 'job'), workspace, newSites);
+    const again = await simulateJob({
+      jobDir: join(out2, 'job'),
+      registry: registry(),
+      workspace: out2,
+    });
+    expect(again.summary.error).toBeUndefined();
+    const few = readFileSync(join(out2, 'site-3', 'splitnn', 'predictions.csv'), 'utf8')
+      .trim()
+      .split('\n');
+    expect(few).toHaveLength(11);
+    const full = new Map(rows.slice(1).map((r) => [r.split(',')[0], r]));
+    for (const r of few.slice(1)) expect(r).toBe(full.get(r.split(',')[0]));
   });
 });

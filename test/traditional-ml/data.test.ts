@@ -104,6 +104,33 @@ describe('CSV loader', () => {
   test('refuses rows of different widths', () => {
     expect(() => parseCsv('1,2,0\n3,1\n')).toThrow(/data row 2 has 2 fields, expected 3/);
   });
+
+  test('refuses a first data row with a bad field instead of dropping it as a header', () => {
+    for (const bad of ['secret7', 'NaN', 'Infinity', '']) {
+      const text = `1.5,${bad},0\n3,4,1\n5,6,1\n`;
+      let err: Error | undefined;
+      try {
+        parseCsv(text);
+      } catch (e) {
+        err = e as Error;
+      }
+      expect(err?.message).toMatch(/data row 1, column 2 is not a finite number/);
+      if (bad !== '') expect(err?.message).not.toContain(bad);
+    }
+  });
+
+  test('keeps a header of column names and refuses one whose width differs from the rows', () => {
+    const { dataset, header } = parseCsv('a,b,label\n1,2,0\n3,4,1\n');
+    expect(header).toEqual(['a', 'b', 'label']);
+    expect(dataset.rows).toBe(2);
+    expect(() => parseCsv('a,b\n1,2,0\n3,4,1\n')).toThrow(/header line has 2 fields/);
+  });
+
+  test('refuses NaN and Infinity anywhere in the data rows', () => {
+    expect(() => parseCsv('1,2,0\n3,NaN,1\n')).toThrow(/data row 2, column 2/);
+    expect(() => parseCsv('1,2,0\n3,4,1\n-Infinity,1,0\n')).toThrow(/data row 3, column 1/);
+    expect(() => parseCsv('1,2,0\n1e999,4,1\n')).toThrow(/data row 2, column 1/);
+  });
 });
 
 describe('IDX reader', () => {

@@ -5,6 +5,8 @@ import { makeDataset, sliceRows, takeRows } from '../../src/traditional-ml/data/
 import {
   checkForest,
   ForestAssembler,
+  ForestLearner,
+  forestParamsSchema,
   forestToTensors,
 } from '../../src/traditional-ml/forest/federated.js';
 import {
@@ -81,6 +83,24 @@ describe('histogram random forest', () => {
     expect(() => checkForest(bad, 'test')).toThrow(/child index/);
     const asm = new ForestAssembler();
     expect(asm.collect({ weights: forestToTensors(bad) }, 'site-1')).toMatch(/malformed forest/);
+  });
+
+  test('a site whose labels exceed nClasses is refused before round 0, naming the fix', () => {
+    const learner = new ForestLearner(
+      {
+        path: 'kmeans-iris/data/iris.csv',
+        format: 'csv',
+        label: 'last',
+        part: 't10k',
+        shuffle: false,
+        standardise: false,
+      },
+      { train: [0, 150] },
+      forestParamsSchema.parse({ nClasses: 2, nTrees: 2 }),
+    );
+    expect(() => learner.initialise({ site: 'site-1', seed: 0, dataRoot: EXAMPLES })).toThrow(
+      /site site-1 training row 101 has a label outside the classes 0 … 1; set nClasses/,
+    );
   });
 
   test('a federated breast-cancer forest stays close to the central one', () => {

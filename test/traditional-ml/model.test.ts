@@ -110,4 +110,55 @@ describe('saved models', () => {
     expect(bad).toBe(1);
     expect(err.join('')).toMatch(/rows have 5 columns; the svm model takes 30 features/);
   });
+
+  test('predict refuses NaN and Infinity rows, naming the position only', () => {
+    const m = models()['linear']!.model;
+    const x = Float64Array.from(valid.x.subarray(0, 60));
+    x[33] = Number.NaN;
+    expect(() => predict(m, x)).toThrow(/row 2, feature 4 is not a finite number/);
+    x[33] = Number.POSITIVE_INFINITY;
+    expect(() => predict(m, x)).toThrow(/row 2, feature 4/);
+  });
+
+  test('a JSON file that is not a model document says what is expected', async () => {
+    const path = join(dir, 'summary.json');
+    for (const doc of [{ job: 'x', status: 'completed' }, [], null, 3]) {
+      writeFileSync(path, JSON.stringify(doc));
+      await expect(loadTmlModel(path)).rejects.toThrow(
+        /is not a vflare traditional-ML model \(no "format": "vflare-tml-model"\)/,
+      );
+    }
+    const m = { ...models()['linear']!.model, coef: [1] };
+    writeFileSync(path, JSON.stringify(m));
+    await expect(loadTmlModel(path)).rejects.toThrow(/coef has 1 values, cols says 30/);
+  });
+
+  test('the CLI refuses bad input with exit code 1, one error line and no stack', async () => {
+    const path = join(dir, 'svm-cli.json');
+    await saveTmlModel(path, models()['svm']!.model);
+    const head = join(dir, 'badfirst.csv');
+    const row = Array.from(valid.x.subarray(0, 30));
+    writeFileSync(head, `${['NaN', ...row.slice(1)].join(',')}\n${row.join(',')}\n`);
+    const empty = join(dir, 'empty.csv');
+    writeFileSync(empty, '');
+    const good = join(dir, 'good.csv');
+    writeFileSync(good, `${row.join(',')}\n`);
+    const cases: [string[], RegExp][] = [
+      [['predict', path, head], /data row 1, column 1 is not a finite number/],
+      [['predict', path, empty], /no data rows/],
+      [['predict', path, join(dir, 'missing.csv')], /cannot read .*missing\.csv/],
+      [['predict', join(dir, 'missing.json'), good], /cannot read model/],
+      [['predict', path, good, '--out', join(dir, 'no/such/dir/p.csv')], /--out: cannot write/],
+      [['predict', path, good, '--label', 'middle'], /--label: expected one of/],
+    ];
+    for (const [argv, message] of cases) {
+      const err: string[] = [];
+      const code = await main(argv, { out: () => {}, err: (t) => err.push(t), isTTY: false });
+      expect(code).toBe(1);
+      const text = err.join('');
+      expect(text).toMatch(message);
+      expect(text).not.toMatch(/\n\s+at /);
+      expect(text).not.toContain(String(row[1]));
+    }
+  });
 });

@@ -49,7 +49,18 @@ export function register(program: Command): void {
       }
       const text = `${lines.join('\n')}\n`;
       if (flags.out === undefined) io.out(text);
-      else await writeFile(flags.out, text);
+      else {
+        try {
+          await writeFile(flags.out, text);
+        } catch (err) {
+          throw new VflareError(
+            'INVALID_ARGUMENT',
+            `--out: cannot write ${flags.out} (${(err as { code?: string }).code ?? 'error'}); ` +
+              'check that its folder exists and is writable',
+            { cause: err },
+          );
+        }
+      }
       const dest = flags.out === undefined ? '' : ` → ${flags.out}`;
       io.err(`${r.model.kind} model, ${r.rows} row(s) scored${dest}\n`);
       if (r.metrics !== undefined) io.err(`\n${metricsTable(r.metrics)}\n`);

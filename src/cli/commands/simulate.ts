@@ -94,6 +94,19 @@ export function register(program: Command): void {
     )
     .option('--dead-site-grace <seconds>', 'a site silent this long is dead (default: 30)')
     .option('--log-level <level>', 'debug, info, warn or error (default: warn, or LOG_LEVEL)')
+    .addHelpText(
+      'after',
+      `
+Prints the workspace path, a progress bar (in a terminal), then the server and site metrics
+rounded for display; <workspace>/summary.json keeps full precision. Exit code 1 on bad input
+or when the job does not complete.
+
+Examples:
+  vflare simulate examples/hello-stats
+  vflare simulate my-job --workspace /tmp/ws --sites site-1,site-2 --seed 7
+  vflare simulate my-job --site-config sites/   # sites/<site>.json: dataRoot, privacy filters
+`,
+    )
     .action(async (jobDir: string, flags: SimulateFlags) => {
       const io = cliIo();
       const sites = parseSites(flags.sites);

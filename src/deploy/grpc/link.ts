@@ -2,10 +2,22 @@
  * One gRPC bidirectional stream carrying whole messages: chunking and reassembly
  * (`chunks.ts`), the size cap at the sender, flow control with a progress timeout, and a clean
  * close with a reason. Used on both sides, for the control stream and for every job stream.
+ *
+ * Flow control is ours, by credit: grpc-js server streams accept writes without bound (they
+ * never report backpressure, so a peer that stops reading would make the sender buffer without
+ * limit and never time out). The receiver acknowledges the chunk bytes it has consumed
+ * (`ACK`: byte 0 = 2, bytes 1-4 = bytes consumed, u32 big-endian) at least every `ACK_EVERY`
+ * bytes; the sender keeps at most `window` unacknowledged bytes in flight and fails the send
+ * when no acknowledgement arrives for the progress timeout.
  */
 import type { Duplex } from 'node:stream';
 import { type Logger, VflareError } from '../../runtime/core/index.js';
 import { CHUNK_HEADER_BYTES, chunksOf, MAX_MESSAGE_LIMIT, Reassembler } from './chunks.js';
+
+const KIND_ACK = 2;
+const ACK_BYTES = 5;
+/** The receiver acknowledges at least this often (bytes consumed). */
+const ACK_EVERY = 1024 * 1024;
 
 export interface LinkSettings {
   /** Largest message sent or accepted; default 1 GiB. */
@@ -52,9 +64,16 @@ export class Link {
   readonly #handlers: LinkHandlers;
   readonly #terminate: Terminate;
   readonly #reassembler: Reassembler;
-  readonly #sweeper: NodeJS.Timeout;
+  /** Runs only while a message is partially received (idle links cost no timer wake-ups). */
+  #sweeper: NodeJS.Timeout | undefined;
   #nextId = 1;
   #closed: string | undefined;
+  /** Bytes sent and not yet acknowledged by the peer. */
+  #unacked = 0;
+  /** Bytes received and not yet acknowledged to the peer. */
+  #toAck = 0;
+  readonly #window: number;
+  #creditWaiters: Array<() => void> = [];
 
   constructor(
     stream: Duplex,
@@ -68,6 +87,7 @@ export class Link {
     this.#log = log;
     this.#handlers = handlers;
     this.#terminate = terminate;
+    this.#window = Math.max(16 * 1024 * 1024, 4 * (settings.chunkBytes + CHUNK_HEADER_BYTES));
     this.#reassembler = new Reassembler({
       maxMessageBytes: settings.maxMessageBytes,
       maxChunkBytes: Math.max(settings.chunkBytes, DEFAULT_LINK_SETTINGS.chunkBytes),
@@ -83,9 +103,6 @@ export class Link {
       this.#finish('stream ended by the peer');
     });
     stream.on('close', () => this.#finish('stream closed'));
-    const period = Math.max(50, Math.min(1000, settings.progressTimeoutMs / 4));
-    this.#sweeper = setInterval(() => this.#sweep(), period);
-    this.#sweeper.unref();
   }
 
   get closed(): boolean {
@@ -109,11 +126,60 @@ export class Link {
     const id = this.#nextId;
     this.#nextId = this.#nextId >= 0xffff_fffe ? 1 : this.#nextId + 1;
     for (const chunk of chunksOf(message, id, this.#settings.chunkBytes)) {
+      while (this.#unacked > 0 && this.#unacked + chunk.byteLength > this.#window) {
+        await this.#credit();
+      }
       if (this.#closed !== undefined) {
         throw new VflareError('PEER_FAILED', `link closed: ${this.#closed}`);
       }
+      this.#unacked += chunk.byteLength;
       if (!this.#stream.write(chunk)) await this.#drained();
     }
+  }
+
+  /** Waits for the peer's next acknowledgement, at most the progress timeout. */
+  #credit(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const ms = this.#settings.progressTimeoutMs;
+      const timer = setTimeout(() => {
+        this.#creditWaiters = this.#creditWaiters.filter((w) => w !== wake);
+        this.close(`no send progress for ${ms} ms`);
+        reject(new VflareError('TASK_TIMEOUT', `peer accepted no data for ${ms} ms; link closed`));
+      }, ms);
+      const wake = () => {
+        clearTimeout(timer);
+        if (this.#closed !== undefined) {
+          reject(new VflareError('PEER_FAILED', `link closed: ${this.#closed}`));
+        } else resolve();
+      };
+      this.#creditWaiters.push(wake);
+    });
+  }
+
+  #wakeSenders(): void {
+    const waiters = this.#creditWaiters;
+    this.#creditWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  #onAck(chunk: Buffer): void {
+    const credit = chunk.byteLength === ACK_BYTES ? chunk.readUInt32BE(1) : -1;
+    if (credit < 0 || credit > this.#unacked) {
+      this.#log.warn({}, 'refused a malformed acknowledgement; closing this stream');
+      this.close('malformed chunk: bad acknowledgement');
+      return;
+    }
+    this.#unacked -= credit;
+    this.#wakeSenders();
+  }
+
+  #ack(force: boolean): void {
+    if (this.#toAck === 0 || (!force && this.#toAck < ACK_EVERY)) return;
+    const ack = Buffer.allocUnsafe(ACK_BYTES);
+    ack.writeUInt8(KIND_ACK, 0);
+    ack.writeUInt32BE(this.#toAck, 1);
+    this.#toAck = 0;
+    this.#stream.write(ack);
   }
 
   close(reason: string): void {
@@ -145,6 +211,10 @@ export class Link {
 
   #onChunk(chunk: Buffer): void {
     if (this.#closed !== undefined) return;
+    if (chunk.byteLength > 0 && chunk[0] === KIND_ACK) {
+      this.#onAck(chunk);
+      return;
+    }
     let message: Uint8Array | null;
     try {
       message = this.#reassembler.push(chunk, performance.now());
@@ -154,10 +224,23 @@ export class Link {
       this.close(reason);
       return;
     }
+    if (this.#reassembler.pending > 0 && this.#sweeper === undefined) {
+      const period = Math.max(50, Math.min(1000, this.#settings.progressTimeoutMs / 4));
+      this.#sweeper = setInterval(() => this.#sweep(), period);
+      this.#sweeper.unref();
+    }
+    this.#toAck += chunk.byteLength;
+    // Acknowledge every ACK_EVERY bytes, and at each message end so small traffic is settled.
+    this.#ack(message !== null);
     if (message !== null) this.#handlers.onMessage(message);
   }
 
   #sweep(): void {
+    if (this.#reassembler.pending === 0) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+      return;
+    }
     for (const id of this.#reassembler.sweep(performance.now())) {
       this.#log.warn(
         { messageId: id, progressTimeoutMs: this.#settings.progressTimeoutMs },
@@ -169,6 +252,7 @@ export class Link {
   #finish(reason: string): void {
     if (this.#closed !== undefined) return;
     this.#closed = reason;
+    this.#wakeSenders();
     clearInterval(this.#sweeper);
     this.#reassembler.clear();
     this.#handlers.onClose(reason);

@@ -47,6 +47,22 @@ const CLASS_OF: Record<LayerSpec['type'], string> = {
 };
 
 export function validateSpec(spec: ModelSpec): void {
+  let flat = false;
+  spec.layers.forEach((l, i) => {
+    if (l.type === 'flatten') flat = true;
+    else if (l.type === 'dense' && !flat) {
+      throw new VflareError(
+        'INVALID_CONFIG',
+        `model spec: layer ${i} is dense but its input is still an image; add a flatten layer ` +
+          'before it (a dense layer on an image acts on its channels only)',
+      );
+    } else if (flat && (l.type === 'conv2d' || l.type === 'avgpool2d')) {
+      throw new VflareError(
+        'INVALID_CONFIG',
+        `model spec: layer ${i} (${l.type}) needs an image input`,
+      );
+    }
+  });
   const last = spec.layers[spec.layers.length - 1];
   if (
     last === undefined ||

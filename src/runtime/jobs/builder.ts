@@ -36,6 +36,7 @@ import {
   serverConfigSchema,
   zodProblems,
 } from './schema.js';
+import { jobTypes } from './validate.js';
 
 /** A component's args as the builder accepts them (defaulted ones may be left out). */
 export type ArgsInput<A> = { [K in keyof A]?: A[K] };
@@ -89,6 +90,16 @@ export class JobBuilder {
     this.#meta.deployMap[name] = [...sites];
     this.#apps[name] = configs;
     return this;
+  }
+
+  /**
+   * Like `build`, after importing the registry's lazy modules the job's types belong to (a
+   * synchronous `build` refuses types of modules that are not loaded yet).
+   */
+  async buildAsync(registry: ComponentRegistry): Promise<Job> {
+    const job = this.build();
+    await registry.ensure(jobTypes(job));
+    return validateJob(job, registry);
   }
 
   /** Parses with the folder's schemas and validates; throws a `JobValidationError` listing all. */

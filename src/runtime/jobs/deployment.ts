@@ -51,7 +51,8 @@ export function planDeployment(job: Job, sites?: readonly string[]): Deployment 
   if (clients.size < minClients) {
     throw new VflareError(
       'MIN_CLIENTS_NOT_MET',
-      `job "${job.meta.name}" needs minClients = ${minClients}, only ${clients.size} site(s) selected`,
+      `job "${job.meta.name}" needs minClients = ${minClients}, ` +
+        `only ${clients.size} site(s) selected`,
     );
   }
   const missing = mandatoryClients.filter((m) => !clients.has(m));

@@ -21,7 +21,7 @@ export interface LazyComponents {
 }
 
 export interface ComponentRegistryOptions {
-  /** Folder `package#export` packages are looked up from when vflare cannot see them; default cwd. */
+  /** Where `package#export` packages are looked up when vflare cannot see them; default cwd. */
   readonly resolveFrom?: string;
   /** Modules registered on first use of one of their types. */
   readonly lazy?: readonly LazyComponents[];
@@ -129,7 +129,8 @@ export class ComponentRegistry {
     if (hash < 0) {
       throw new VflareError(
         'INVALID_CONFIG',
-        `unknown component type "${type}"${this.hint(type)}; registered: ${this.types().join(', ')}`,
+        `unknown component type "${type}"${this.hint(type)}; ` +
+          `registered: ${this.types().join(', ')}`,
       );
     }
     const pkg = type.slice(0, hash);

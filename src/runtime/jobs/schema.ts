@@ -108,7 +108,8 @@ export function zodProblems(where: string, error: z.ZodError): string[] {
     // A bad record key: say which key and why, not just "Invalid key in record".
     const message =
       issue.code === 'invalid_key'
-        ? `invalid name "${String(issue.path.at(-1))}": ${issue.issues.map((i) => i.message).join('; ')}`
+        ? `invalid name "${String(issue.path.at(-1))}": ` +
+          issue.issues.map((i) => i.message).join('; ')
         : issue.message;
     return `${where}${path === '' ? '' : ` ${path}`}: ${message}`;
   });

@@ -126,7 +126,7 @@ export async function simulateJob(options: SimulateJobOptions): Promise<Simulate
         workspace: join(workspace, party),
         dataRoot: dataRoot[party] as string,
         seed,
-        logger: logger.child({ site: party }),
+        logger: logger.child({ job: job.meta.name, site: party }),
         registry: options.registry,
       });
     }

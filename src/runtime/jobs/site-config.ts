@@ -4,7 +4,8 @@
  *
  * ```json
  * { "dataRoot": "../data/site-1",
- *   "privacy": { "taskResult": [{ "tasks": ["train"], "filters": [{ "type": "…", "args": {} }]}] } }
+ *   "privacy": { "taskResult": [
+ *     { "tasks": ["train"], "filters": [{ "type": "…", "args": {} }] } ] } }
  * ```
  *
  * `dataRoot` (relative to the site file's folder) replaces the default data root; `privacy`

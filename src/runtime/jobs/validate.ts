@@ -29,7 +29,8 @@ export function metaProblems(meta: JobMeta): string[] {
       hasAll = true;
       if (sites.length > 1) {
         problems.push(
-          `meta.json deployMap.${app}: "@ALL" must be alone, it already means the server and every client`,
+          `meta.json deployMap.${app}: "@ALL" must be alone, ` +
+            'it already means the server and every client',
         );
       }
     }
@@ -59,7 +60,8 @@ export function metaProblems(meta: JobMeta): string[] {
   if (!hasAll) {
     if (meta.minClients > clients.size) {
       problems.push(
-        `meta.json minClients (${meta.minClients}) is above the number of deployed clients (${clients.size})`,
+        `meta.json minClients (${meta.minClients}) is above ` +
+          `the number of deployed clients (${clients.size})`,
       );
     }
     for (const m of meta.mandatoryClients) {
@@ -156,9 +158,15 @@ function commonProblems(
       ids.set(spec.id, path);
     }
     if (registry === undefined || spec.type.includes('#')) continue;
-    // A type of a module not loaded yet is checked when it is instantiated (`loadJob` loads
-    // what a job needs first, so this only happens for synchronous builds).
-    if (registry.isPending(spec.type)) continue;
+    // `loadJob` and `JobBuilder.buildAsync` load what a job names first; a synchronous build
+    // cannot, and must not let the arguments of such a type pass unchecked.
+    if (registry.isPending(spec.type)) {
+      problems.push(
+        `${where} ${path}: type "${spec.type}" belongs to a module that is not loaded yet; ` +
+          'use JobBuilder.buildAsync, or await registry.ensureAll() before build()',
+      );
+      continue;
+    }
     const def = registry.get(spec.type);
     if (def === undefined) {
       problems.push(

@@ -130,7 +130,10 @@ export class WeightedFedAvgAggregator extends RoundCollector<FedAvgContribution>
     const algorithm = meta.processedAlgorithm;
     for (const other of this.contributions.values()) {
       if (other.algorithm !== algorithm) {
-        return `processedAlgorithm "${algorithm ?? 'none'}" differs from "${other.algorithm ?? 'none'}"`;
+        return (
+          `processedAlgorithm "${algorithm ?? 'none'}" differs from ` +
+          `"${other.algorithm ?? 'none'}"`
+        );
       }
     }
     const weight = (this.#weights[site] ?? 1) * steps;

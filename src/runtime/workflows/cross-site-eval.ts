@@ -68,7 +68,7 @@ export class CrossSiteModelEval implements Workflow {
     for (const site of api.clients) {
       const r = submitted.results.get(site);
       if (r?.rc === 'ok' && r.payload?.kind === 'weights') models.set(site, r.payload.weights);
-      else log.warn({ site, rc: r?.rc ?? 'no answer' }, 'site submitted no model');
+      else log.warn({ peer: site, rc: r?.rc ?? 'no answer' }, 'site submitted no model');
     }
     const results: Record<string, Record<string, Record<string, number> | null>> = {};
     for (const [owner, weights] of models) {
@@ -87,7 +87,7 @@ export class CrossSiteModelEval implements Workflow {
         if (r?.rc === 'ok' && r.payload?.kind === 'metrics') row[site] = { ...r.payload.metrics };
         else {
           row[site] = null;
-          log.warn({ model: owner, site, rc: r?.rc ?? 'no answer' }, 'validation failed');
+          log.warn({ model: owner, peer: site, rc: r?.rc ?? 'no answer' }, 'validation failed');
         }
       }
       results[owner] = row;

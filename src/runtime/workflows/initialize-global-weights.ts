@@ -96,7 +96,8 @@ function check(result: TaskResult): void {
   if (result.payload === null || result.payload.kind !== 'weights') {
     throw new VflareError(
       'INVALID_DATA',
-      `${where} sent ${result.payload === null ? 'no payload' : `a "${result.payload.kind}" payload`}; ` +
+      `${where} sent ` +
+        `${result.payload === null ? 'no payload' : `a "${result.payload.kind}" payload`}; ` +
         'its get_weights executor must return a weights payload',
       { context: { site: result.site } },
     );

@@ -90,7 +90,8 @@ export class ScatterAndGather implements Workflow {
     if (this.#o.startRound > this.#o.numRounds) {
       throw new VflareError(
         'INVALID_CONFIG',
-        `ScatterAndGather.startRound (${this.#o.startRound}) is after numRounds (${this.#o.numRounds})`,
+        `ScatterAndGather.startRound (${this.#o.startRound}) is after ` +
+          `numRounds (${this.#o.numRounds})`,
       );
     }
   }
@@ -100,7 +101,8 @@ export class ScatterAndGather implements Workflow {
     if (o.minClients > api.clients.length) {
       throw new VflareError(
         'MIN_CLIENTS_NOT_MET',
-        `ScatterAndGather needs minClients = ${o.minClients} but the job has ${api.clients.length} client(s)`,
+        `ScatterAndGather needs minClients = ${o.minClients} but the job has ` +
+          `${api.clients.length} client(s)`,
       );
     }
     this.model = await this.#initialModel(api);
@@ -166,7 +168,7 @@ export class ScatterAndGather implements Workflow {
       }
       const verdict = o.aggregator.accept(result);
       if (!verdict.accepted) {
-        log.warn({ site: result.site, reason: verdict.reason }, 'contribution rejected');
+        log.warn({ peer: result.site, reason: verdict.reason }, 'contribution rejected');
       }
     };
     handle = api.broadcast(
@@ -244,7 +246,8 @@ export class ScatterAndGather implements Workflow {
     } else {
       throw new VflareError(
         'AGGREGATION_FAILED',
-        `aggregator produced a "${payload.kind}" payload; ScatterAndGather needs weights or weight-diff`,
+        `aggregator produced a "${payload.kind}" payload; ` +
+          'ScatterAndGather needs weights or weight-diff',
       );
     }
     log.info({ contributors: contributors.length, rejected: rejected.size }, 'round aggregated');

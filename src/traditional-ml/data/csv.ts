@@ -57,7 +57,7 @@ export function parseCsv(text: string, options: CsvOptions = {}): LoadedCsv {
   }
   let header: string[] | undefined;
   const first = records[0];
-  if ((options.header ?? 'auto') === 'auto' && first && first.some((f) => !isNumber(f))) {
+  if ((options.header ?? 'auto') === 'auto' && first && looksLikeHeader(first)) {
     header = first;
     records = records.slice(1);
   }
@@ -65,6 +65,13 @@ export function parseCsv(text: string, options: CsvOptions = {}): LoadedCsv {
     throw new VflareError('INVALID_DATA', `${source}: no data rows`);
   }
   const width = (records[0] as string[]).length;
+  if (header !== undefined && !isSklearnShape(header) && header.length !== width) {
+    throw new VflareError(
+      'INVALID_DATA',
+      `${source}: the header line has ${header.length} fields but the rows have ${width}; ` +
+        'give one name per column',
+    );
+  }
   const cols = label === 'none' ? width : width - 1;
   if (cols < 1) {
     throw new VflareError('INVALID_DATA', `${source}: rows need at least one feature column`);
@@ -85,7 +92,10 @@ export function parseCsv(text: string, options: CsvOptions = {}): LoadedCsv {
       if (!isNumber(rec[j] as string)) {
         throw new VflareError(
           'INVALID_DATA',
-          `${source}: data row ${i + 1}, column ${j + 1} is not a finite number`,
+          `${source}: data row ${i + 1}, column ${j + 1} is not a finite number` +
+            (i === 0 && header === undefined
+              ? ' (a header line must name every column, with no numbers)'
+              : '; fix or remove that row'),
         );
       }
       if (label === 'first' && j === 0) y[i] = v;
@@ -120,6 +130,25 @@ function isNumber(field: string): boolean {
 }
 
 /**
+ * The first line is a header when none of its fields is a number (column names), or when it has
+ * scikit-learn's shape. A line mixing numbers with a bad field (`NaN`, a typo, a blank) is a
+ * data row with a defect: it gets an error naming row and column instead of vanishing silently.
+ */
+function looksLikeHeader(fields: readonly string[]): boolean {
+  return fields.every((f) => !isNumber(f)) || isSklearnShape(fields);
+}
+
+/** `n_rows,n_features,name…`: two non-negative integers, then only non-numeric names. */
+function isSklearnShape(fields: readonly string[]): boolean {
+  return (
+    fields.length >= 3 &&
+    /^\d+$/.test((fields[0] as string).trim()) &&
+    /^\d+$/.test((fields[1] as string).trim()) &&
+    fields.slice(2).every((f) => !isNumber(f))
+  );
+}
+
+/**
  * scikit-learn's header is `n_rows,n_features,class…`; when the first two fields are integers
  * they must match the data, or the file is truncated or mislabelled.
  */
@@ -138,7 +167,8 @@ function sklearnHeader(
   if (n !== rows || !accepted.includes(d)) {
     throw new VflareError(
       'INVALID_DATA',
-      `${source}: header announces ${n} rows × ${d} features, the file holds ${rows} × ${cols}`,
+      `${source}: header announces ${n} rows × ${d} features, the file holds ${rows} × ${cols}` +
+        ' (a cut or mislabelled file; to use part of a file, drop its header line too)',
     );
   }
   return h.slice(2);

@@ -123,7 +123,13 @@ export class ForestLearner implements Learner {
   }
 
   initialise(setup: LearnerSetup): void {
-    this.#data = loadSiteData(this.#spec, this.#ranges, setup.dataRoot, setup.seed);
+    const data = loadSiteData(this.#spec, this.#ranges, setup.dataRoot, setup.seed);
+    // Checked here so a misconfigured class count stops the site before round 0, not mid-job.
+    checkClassLabels(data.train.y, this.#params.nClasses, `site ${setup.site} training`);
+    if (data.valid !== undefined) {
+      checkClassLabels(data.valid.y, this.#params.nClasses, `site ${setup.site} validation`);
+    }
+    this.#data = data;
     this.#seed = siteSeed(setup.seed, setup.site);
   }
 
@@ -169,7 +175,7 @@ export function forestMetrics(f: Forest, x: ArrayLike<number>, y: Float64Array) 
   return { ...classifierMetrics(y, forestPredict(f, x), scores), trees: treeCount(f) };
 }
 
-/** Server side: merges the round's sub-forests, in arrival order. */
+/** Server side: merges the round's sub-forests, ordered by site name (not arrival). */
 export class ForestAssembler implements Assembler<'weights', Forest> {
   readonly expectedKind = 'weights' as const;
   #global: TensorMap | undefined;
@@ -192,5 +198,20 @@ export class ForestAssembler implements Assembler<'weights', Forest> {
       weights: this.#global,
       meta: { processedAlgorithm: FOREST_ALGORITHM },
     };
+  }
+}
+
+/** Forest labels are class indices 0 … nClasses − 1; names the first row that is not one. */
+export function checkClassLabels(y: ArrayLike<number>, nClasses: number, what: string): void {
+  for (let r = 0; r < y.length; r++) {
+    const c = y[r] as number;
+    if (!Number.isInteger(c) || c < 0 || c >= nClasses) {
+      throw new VflareError(
+        'INVALID_DATA',
+        `forest: ${what} row ${r + 1} has a label outside the classes 0 … ${nClasses - 1}; ` +
+          'set nClasses to the number of classes (labels must be 0, 1, …) or pick two ' +
+          'classes with data.classes',
+      );
+    }
   }
 }

@@ -131,7 +131,8 @@ function checkOptions(o: ForestOptions, ds: Dataset) {
     if (!Number.isInteger(c) || c < 0 || c >= o.nClasses) {
       throw new VflareError(
         'INVALID_DATA',
-        `forest: labels must be integers in [0, ${o.nClasses - 1}]; row ${r} is not`,
+        `forest: labels must be integers in [0, ${o.nClasses - 1}] (nClasses = ` +
+          `${o.nClasses}); training row ${r + 1} is not`,
       );
     }
   }

@@ -163,6 +163,19 @@ function flat(rows: readonly (readonly number[])[], cols: number, what: string):
 
 /** Parses and checks a model document (throws INVALID_DATA naming the first problem). */
 export function parseTmlModel(doc: unknown, source = 'model'): TmlModel {
+  const format = (doc as { format?: unknown } | null)?.format;
+  if (
+    typeof doc !== 'object' ||
+    doc === null ||
+    Array.isArray(doc) ||
+    format !== TML_MODEL_FORMAT
+  ) {
+    throw new VflareError(
+      'INVALID_DATA',
+      `${source} is not a vflare traditional-ML model (no "format": "${TML_MODEL_FORMAT}"); ` +
+        'give the global_model.json a traditional-ML job saved (<workspace>/server/)',
+    );
+  }
   const parsed = tmlModelSchema.safeParse(doc);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -191,7 +204,10 @@ function predictorOf(m: TmlModel, source: string): Predictor {
   switch (m.kind) {
     case 'linear': {
       if (m.coef.length !== m.cols)
-        throw new VflareError('INVALID_DATA', `${source}: coef length ≠ cols`);
+        throw new VflareError(
+          'INVALID_DATA',
+          `${source}: coef has ${m.coef.length} values, cols says ${m.cols}`,
+        );
       const lm: LinearModel = {
         loss: m.loss,
         coef: Float64Array.from(m.coef),
@@ -271,6 +287,16 @@ export function predict(model: TmlModel, x: ArrayLike<number>): Prediction {
       'INVALID_DATA',
       `predict: rows must have ${model.cols} features (the model's), got ${x.length} values`,
     );
+  }
+  for (let i = 0; i < x.length; i++) {
+    if (!Number.isFinite(x[i] as number)) {
+      // Position only: the value itself is a private data point.
+      throw new VflareError(
+        'INVALID_DATA',
+        `predict: row ${Math.floor(i / model.cols) + 1}, feature ${(i % model.cols) + 1} is ` +
+          'not a finite number; the model scores finite values only',
+      );
+    }
   }
   return predictorOf(model, 'model')(x);
 }

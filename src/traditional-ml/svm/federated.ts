@@ -61,8 +61,9 @@ export class SvmLearner implements Learner {
     if (new Set(this.#data.train.y).size !== 2) {
       throw new VflareError(
         'INVALID_DATA',
-        `svm: site ${setup.site} has training rows of ${new Set(this.#data.train.y).size} ` +
-          'class(es); federated SVM needs both classes at every site',
+        `svm: site ${setup.site} has ${this.#data.train.rows} training row(s) holding ` +
+          `${new Set(this.#data.train.y).size} class(es); federated SVM needs both classes at ` +
+          'every site (give this site rows of both classes, or use the linear or forest model)',
       );
     }
   }

@@ -41,6 +41,13 @@ async function withPeers(
               metrics({ v: (isKind(req.payload, 'metrics') ? req.payload.metrics['v']! : 0) + 1 }),
             );
             ctx.peers.register('mirror', (req) => req.payload);
+            ctx.peers.register('scribble', (req) => {
+              if (!isKind(req.payload, 'weights')) return null;
+              const data = req.payload.weights['w']!.data;
+              const first = data[0]!;
+              data.fill(site === 'site-2' ? 222 : 333);
+              return metrics({ v: first });
+            });
             if (site === 'site-3') {
               ctx.peers.register('slow', (req) => new Promise(() => void req));
               ctx.peers.register('fail', () => {
@@ -151,5 +158,21 @@ describe('peer messaging', () => {
     expect(got?.data).toBeInstanceOf(Float32Array);
     const bytes = Buffer.from(got!.data.buffer, got!.data.byteOffset, got!.data.byteLength);
     expect(Buffer.compare(bytes, Buffer.from(data.buffer))).toBe(0);
+  });
+
+  it('gives each target of a multi-target request its own bytes', async () => {
+    let replies: Replies | undefined;
+    await withPeers(async (peers) => {
+      const payload = {
+        kind: 'weights' as const,
+        weights: { w: { shape: [4], data: Float32Array.from([7, 7, 7, 7]) } },
+        meta: {},
+      };
+      replies = await peers.request(['site-2', 'site-3'], 'scribble', payload, {
+        timeoutMs: 2_000,
+      });
+    });
+    expect(v(replies!.get('site-2'))).toBe(7);
+    expect(v(replies!.get('site-3'))).toBe(7);
   });
 });

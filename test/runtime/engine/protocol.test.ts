@@ -110,10 +110,10 @@ describe('task hand-out protocol', () => {
     const { raw, summary } = await start(
       async (api) => {
         outcome = await api.broadcastAndWait(
-          { name: 'train', data: null, timeoutMs: 300, onResult: (r) => seen.push(r.site) },
+          { name: 'train', data: null, timeoutMs: 1_000, onResult: (r) => seen.push(r.site) },
           { minResponses: 2 },
         );
-        await sleep(200);
+        await sleep(500);
       },
       ['site-1', 'site-2'],
     );
@@ -129,7 +129,7 @@ describe('task hand-out protocol', () => {
     await one.send(resultOf(task.task.headers, 'site-1', 1));
     await two.send({ type: 'get-task', reqId: 1, waitMs: 1_000 });
     const late = await two.next('task');
-    await sleep(400);
+    await sleep(1_200);
     await two.send(resultOf(late.task.headers, 'site-2', 2));
     await summary;
     expect(outcome?.completion).toBe('timeout');

@@ -52,7 +52,7 @@ export class FakeController implements ControllerApi {
   readonly seed = 1;
   readonly peers = {} as PeerMessenger;
   readonly #abort = new AbortController();
-  readonly signal = this.#abort.signal;
+  readonly signal: AbortSignal = this.#abort.signal;
   readonly metrics: Record<string, number> = {};
   rounds = 0;
   /** Every task scheduled, in order, with the data each target got. */

@@ -88,6 +88,35 @@ describe('builder', () => {
         .build(registry),
     ).toThrow(/no app is deployed to the server[\s\S]*minClients \(4\) is above/);
   });
+
+  it('checks the args of lazily loaded types: buildAsync loads them, build refuses', async () => {
+    const lazy = () =>
+      new ComponentRegistry([scatterAndGather, weightedFedAvg] as never[], {
+        lazy: [
+          {
+            prefix: 'stats',
+            load: async () => (await import('../../../src/stats/components.js')).components,
+          },
+        ],
+      });
+    const builder = (minCount: unknown) =>
+      new JobBuilder('j').app('app', ['server', 'site-1'], {
+        server: serverCfg,
+        client: {
+          executors: [
+            { executor: { type: 'stats.StatsExecutor', args: { data: 'd.csv', minCount } } },
+          ],
+        },
+      });
+    expect(() => builder(5).build(lazy())).toThrow(
+      /"stats\.StatsExecutor" belongs to a module that is not loaded yet; use JobBuilder/,
+    );
+    const job = await builder(5).buildAsync(lazy());
+    expect(job.apps['app']?.client?.executors[0]?.executor.args).toMatchObject({ minCount: 5 });
+    await expect(builder('five').buildAsync(lazy())).rejects.toThrow(
+      /\(stats\.StatsExecutor\) args minCount/,
+    );
+  });
 });
 
 describe('instantiation', () => {
@@ -103,7 +132,7 @@ describe('instantiation', () => {
     expect(app.workflows[0]).toBeInstanceOf(ScatterAndGather);
   });
 
-  it('applies per-site overrides and {site} placeholders, resolving data against the data root', async () => {
+  it('applies per-site overrides and {site}, resolving data against the data root', async () => {
     const dir = jobFolder({
       'meta.json': meta(),
       'app/config/server.json': serverCfg,
@@ -130,7 +159,7 @@ describe('instantiation', () => {
     expect(seen).toEqual([join(dir, 'data/site-1.csv'), join(dir, 'other/site-2-j.csv')]);
   });
 
-  it("keeps data paths inside the site's data root and output files inside the workspace", async () => {
+  it("keeps data paths inside the site's data root and outputs inside the workspace", async () => {
     for (const data of ['../secrets.csv', '/etc/passwd', 'data/../../x.csv']) {
       const dir = jobFolder({
         'meta.json': meta(),
@@ -245,9 +274,21 @@ describe('deployment and site configs', () => {
     );
     expect([...planDeployment(named, ['site-2']).clients]).toEqual([['site-2', 'app']]);
     expect(() => planDeployment(named, ['site-3'])).toThrow(/site-3 are not deployed/);
+    const { job: mandatory } = await loadJob(
+      jobFolder({
+        'meta.json': meta({ mandatoryClients: ['site-2'] }),
+        'app/config/server.json': serverCfg,
+        'app/config/client.json': clientCfg,
+      }),
+      registry,
+    );
+    expect([...planDeployment(mandatory, ['site-2']).clients.keys()]).toEqual(['site-2']);
+    expect(() => planDeployment(mandatory, ['site-1'])).toThrow(
+      /mandatory client\(s\) site-2 not selected/,
+    );
   });
 
-  it('reads a site config: data root relative to the file, privacy filters instantiated', async () => {
+  it('reads a site config: data root relative to the file, privacy filters created', async () => {
     const dir = jobFolder({
       'sites/site-1.json': {
         dataRoot: '../data1',
@@ -263,7 +304,9 @@ describe('deployment and site configs', () => {
         main: 'i.js',
       },
       'sites/node_modules/site-filters/i.js':
-        "export const clip = { type: 'clip', args: { safeParse: (v) => ({ success: true, data: v }) }, create: () => ({ name: 'clip', process: (p) => p }) };",
+        'export const clip = { type: "clip", ' +
+        'args: { safeParse: (v) => ({ success: true, data: v }) }, ' +
+        'create: () => ({ name: "clip", process: (p) => p }) };',
       'sites/bad.json': { dataRoot: 3 },
     });
     const cfg = await readSiteConfig(join(dir, 'sites'), 'site-1');

@@ -134,7 +134,8 @@ describe('loadJob', () => {
       },
     });
     expect(problems).toEqual([
-      'app "app" server.json workflows[0] (ScatterAndGather) args numRounds: Too small: expected number to be >=0',
+      'app "app" server.json workflows[0] (ScatterAndGather) args numRounds: ' +
+        'Too small: expected number to be >=0',
       'app "app" server.json workflows[0] (ScatterAndGather) args: Unrecognized key: "typo"',
       'app "app" client.json sites.site-9: site is not deployed to app "app"',
       'app "app" client.json sites.site-2.ghost: no component has id "ghost"',

@@ -24,7 +24,7 @@ const site =
   };
 
 describe('CrossSiteModelEval', () => {
-  it('validates every site model and the server model at every site and writes the matrix', async () => {
+  it('validates each site model and the server model at each site, writes the matrix', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cse-'));
     const api = new FakeController({
       clients: { 'site-1': site(1, 10), 'site-2': site(2, 100) },

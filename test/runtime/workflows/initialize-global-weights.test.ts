@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TensorMap } from '../../../src/runtime/core/index.js';
-import { InitializeGlobalWeights } from '../../../src/runtime/workflows/initialize-global-weights.js';
+import { InitializeGlobalWeights } from '../../../src/runtime/workflows/index.js';
 import { type FakeClient, FakeController } from '../fakes/controller.js';
 
 const weightsOf =

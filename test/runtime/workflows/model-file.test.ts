@@ -88,7 +88,8 @@ describe('model file', () => {
       const { saveModelFile } = await import(${JSON.stringify(modelFile)});
       const data = new Float32Array(32 << 20).fill(9);
       process.stdout.write('go\\n');
-      for (;;) await saveModelFile(${JSON.stringify(p)}, { round: 1, weights: { w: { shape: [data.length], data } } });
+      const model = { round: 1, weights: { w: { shape: [data.length], data } } };
+      for (;;) await saveModelFile(${JSON.stringify(p)}, model);
     `;
     const child = spawn(
       process.execPath,

@@ -124,7 +124,7 @@ describe('ScatterAndGather', () => {
     });
   });
 
-  it('fails before a round when fewer than minClients are alive, naming the missing sites', async () => {
+  it('fails before a round when under minClients are alive, naming the missing sites', async () => {
     const api = new FakeController({ clients: { a: trainer(1), b: trainer(1) }, dead: ['b'] });
     api.jobState.set('globalModel', model(0));
     await expect(sag({ minClients: 2 }).run(api)).rejects.toThrow(/not responding: b/);
@@ -140,7 +140,7 @@ describe('ScatterAndGather', () => {
     expect(value(wf.model)).toBe(2);
   });
 
-  it('takes the initial model from the persistor and persists every n rounds and at the end', async () => {
+  it('loads the first model from the persistor, saves every n rounds and at the end', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sag-'));
     const saved: number[] = [];
     const file = new FileModelPersistor({ workspace: dir, dataRoot: dir });

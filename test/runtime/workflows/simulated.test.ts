@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ClientApp, Executor, Payload, TensorMap } from '../../../src/runtime/core/index.js';
-import { NO_FILTERS } from '../../../src/runtime/core/index.js';
+import { collectingLogger, NO_FILTERS } from '../../../src/runtime/core/index.js';
 import { runSimulation, type SimulationOptions } from '../../../src/runtime/sim/index.js';
 import {
   CrossSiteModelEval,
@@ -19,7 +19,7 @@ import {
 
 const model = (v: number): TensorMap => ({ w: { shape: [2], data: Float32Array.of(v, -v) } });
 
-/** Trains by adding `delta`; offers `init` as initial weights; scores a model by its first value. */
+/** Trains by adding `delta`; offers `init` as initial weights; scores a model by its 1st value. */
 function learner(delta: number, init = 0, malformed = false): Executor {
   return {
     tasks: ['train', 'get_weights', 'submit_model', 'validate'],
@@ -111,7 +111,7 @@ describe('ScatterAndGather on the simulator', () => {
     expect(Date.now() - t0).toBeLessThan(10_000);
   });
 
-  it('turns a malformed result into execution-result-error: fatal unless ignoreResultError', async () => {
+  it('makes a bad result execution-result-error, fatal unless ignoreResultError', async () => {
     const clients = { 'site-1': learner(1), 'site-2': learner(1, 0, true) };
     const strict = await run({ minClients: 1 }, clients);
     expect(strict.summary.status).toBe('execution-exception');
@@ -119,6 +119,36 @@ describe('ScatterAndGather on the simulator', () => {
     const lenient = await run({ minClients: 2, ignoreResultError: true }, clients);
     expect(lenient.summary.status).toBe('completed');
     expect(lenient.model?.['w']?.data[0]).toBe(3); // site-1 alone, +1 per round
+  });
+
+  it('logs with job, site, workflow, task and round context, and no tensor values', async () => {
+    const logger = collectingLogger();
+    const clients = { 'site-1': learner(0.25), 'site-2': learner(1, 0, true) };
+    const { summary } = await run(
+      { minClients: 2, numRounds: 2, ignoreResultError: true },
+      clients,
+      {
+        logger,
+      },
+    );
+    expect(summary.status).toBe('completed');
+    const find = (msg: RegExp) => logger.records.filter((r) => msg.test(r.msg));
+    const aggregated = find(/^round aggregated$/);
+    expect(aggregated.map((r) => r.bindings)).toEqual([
+      expect.objectContaining({ job: 'sim-test', site: 'server', round: 0 }),
+      expect.objectContaining({ job: 'sim-test', site: 'server', round: 1 }),
+    ]);
+    expect(aggregated[0]?.bindings['workflow']).toBeTypeOf('string');
+    const rejected = find(/^contribution rejected$/);
+    expect(rejected.map((r) => r.bindings['round'])).toEqual([0, 1]);
+    // The site a server record is about is `peer`: `site` stays the party that logs.
+    expect(rejected[0]?.obj).toMatchObject({ peer: 'site-2' });
+    const bad = find(/not a payload/);
+    expect(bad.length).toBe(2);
+    expect(bad[0]?.bindings).toMatchObject({ job: 'sim-test', site: 'site-2', task: 'train' });
+    expect(bad.map((r) => r.bindings['round'])).toEqual([0, 1]);
+    // The weights site-1 sent (0.25, 0.5, …) appear in no record.
+    expect(JSON.stringify(logger.records)).not.toMatch(/0\.25|0\.5\b/);
   });
 
   it("starts from the named client's initial weights", async () => {

@@ -71,7 +71,7 @@ describe('weightedAverage', () => {
     expect(tensors['a']!.data).toBeInstanceOf(Float32Array);
   });
 
-  it('throws a clear aggregation error instead of returning NaN when the total weight is zero', () => {
+  it('throws a clear aggregation error, never NaN, when the total weight is zero', () => {
     expect(() =>
       weightedAverage([{ weight: 0, tensors: { a: { shape: [1], data: Float32Array.of(1) } } }]),
     ).toThrow(/total aggregation weight is 0.*refusing to produce a NaN model/);
