@@ -16,6 +16,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { Payload, TensorMap } from '../../src/runtime/core/index.js';
 import { runSimulation } from '../../src/runtime/sim/index.js';
 import { decodeMessage, encodeMessage } from '../../src/runtime/transport/index.js';
@@ -39,6 +41,20 @@ function weightSet(totalBytes: number, tensors: number): TensorMap {
   }
   return out;
 }
+
+/**
+ * A garbage collection, run at the end of every measured engine round and copy round
+ * (inside its timing). Engine and peer share one heap; without this, garbage one of them made
+ * is often collected during the other's time. With it, each pays for collecting exactly what
+ * it allocated. (`--expose-gc` set at run time; the function is taken from a fresh context.)
+ */
+const collect: () => void = (() => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as (options?: { type: 'minor' | 'major' }) => void;
+  // A young-generation collection: the round's short-lived arrays and frames die there (their
+  // memory is released with them), at a fraction of a full collection's cost.
+  return () => gc({ type: 'minor' });
+})();
 
 /** JIT warm-up rounds before measuring (the first rounds compile the engine's hot paths). */
 const WARMUP = 10;
@@ -104,13 +120,17 @@ async function roundTime(sites: number, rounds: number, bytes = MB): Promise<Rou
               const engineRound = async (r: number) => {
                 const t0 = performance.now();
                 const c0 = process.cpuUsage();
-                const outcome = await api.broadcastAndWait(
-                  { name: 'train', data: payload, round: r },
-                  { minResponses: 0 },
-                );
+                // The round's results are dropped before `collect`, as the copies are.
+                const answered = (
+                  await api.broadcastAndWait(
+                    { name: 'train', data: payload, round: r },
+                    { minResponses: 0 },
+                  )
+                ).results.size;
+                if (answered !== sites) throw new Error('a site did not answer');
+                collect();
                 const t = performance.now() - t0;
                 const c = cpuMs(c0);
-                if (outcome.results.size !== sites) throw new Error('a site did not answer');
                 if (r >= WARMUP) {
                   engine.wall.push(t);
                   engine.cpu.push(c);
@@ -120,6 +140,7 @@ async function roundTime(sites: number, rounds: number, bytes = MB): Promise<Rou
                 const t0 = performance.now();
                 const c0 = process.cpuUsage();
                 sink += copyRound(weights, sites);
+                collect();
                 if (r >= WARMUP) {
                   copy.wall.push(performance.now() - t0);
                   copy.cpu.push(cpuMs(c0));

@@ -9,6 +9,8 @@ export interface Io {
   readonly err: (text: string) => void;
   /** Whether stdout is a terminal (progress bars only then). */
   readonly isTTY: boolean;
+  /** Where progress bars are drawn; default stderr, so they never mix with results. */
+  readonly progress?: NodeJS.WritableStream;
 }
 
 export const processIo: Io = {

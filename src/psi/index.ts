@@ -3,6 +3,7 @@
  * mode, and the N-site workflow on the vflare runtime. See docs/psi.md.
  */
 export { BloomFilter } from './bloom.js';
+export { components, psiController, psiExecutor } from './components.js';
 export { PsiExecutor, type PsiExecutorOptions, RESULT_FILE } from './executor.js';
 export {
   countDuplicates,

@@ -96,9 +96,19 @@ export function rowIndexFor(
   party: string,
 ): Int32Array {
   const index = new Map<string, number>();
+  let duplicates = 0;
   localIds.forEach((id, i) => {
-    index.set(id, i);
+    if (index.has(id)) duplicates++;
+    else index.set(id, i);
   });
+  if (duplicates > 0) {
+    // A repeated id would make the row looked up for it arbitrary: refuse rather than guess.
+    throw new VflareError(
+      'INVALID_DATA',
+      `party "${party}": its data lists ${duplicates} id(s) more than once; each record id must ` +
+        'appear once (remove or merge the repeated records)',
+    );
+  }
   const out = new Int32Array(sorted.length);
   for (let i = 0; i < sorted.length; i++) {
     const r = index.get(sorted[i] as string);

@@ -99,6 +99,7 @@ export class SplitNNController implements Workflow {
       views.set(site, expectKind((r as TaskResult).payload, 'splitnn.alignment', site));
     }
     checkDigests(views);
+    for (const warning of alignmentWarnings(views, plan.mode)) api.logger.warn(warning);
     const count = (views.get(plan.labelParty) as SplitAlignmentPayload).count;
     api.logger.info({ intersection: count, parties: parties.length }, 'split learning: aligned');
     api.reportMetrics({ intersection: count });
@@ -176,9 +177,55 @@ export function checkDigests(views: ReadonlyMap<string, SplitAlignmentPayload>):
   }
   const first = views.values().next().value as SplitAlignmentPayload | undefined;
   if (first !== undefined && first.count === 0) {
+    const detail = [...views].map(([s, v]) => `${s}: ${v.records ?? '?'} records`).join(', ');
+    const hint = normalFormHint(views);
     throw new VflareError(
       'INVALID_DATA',
-      'split learning: the intersection is empty; nothing to train on',
+      `split learning: the intersection is empty: no record id is held by every party (${detail}); ` +
+        'nothing to train on or predict. Check that every party names the same records with the ' +
+        `same ids (same id column, same format)${hint === undefined ? '' : `; ${hint}`}.`,
     );
   }
+}
+
+/**
+ * Explains mismatched Unicode normal forms from counts alone: PSI compares bytes, so an id
+ * written in NFC at one party and NFD at another is two different ids.
+ */
+export function normalFormHint(
+  views: ReadonlyMap<string, SplitAlignmentPayload>,
+): string | undefined {
+  const counts = [...views].map(([s, v]) => [s, v.nonNfcIds ?? 0] as const);
+  const mixed = new Set(counts.map(([, n]) => n)).size > 1;
+  if (!mixed) return undefined;
+  const which = counts
+    .filter(([, n]) => n > 0)
+    .map(([s, n]) => `${s} has ${n}`)
+    .join(', ');
+  return (
+    `ids differ in Unicode normal form (${which} id(s) not in NFC, other parties fewer); PSI ` +
+    'compares bytes, so normalise every id column to NFC (String.prototype.normalize) first'
+  );
+}
+
+/** Warnings (counts only) about records that take no part in the run. */
+export function alignmentWarnings(
+  views: ReadonlyMap<string, SplitAlignmentPayload>,
+  mode: 'train' | 'predict',
+): string[] {
+  const out: string[] = [];
+  const hint = normalFormHint(views);
+  if (hint !== undefined) out.push(`split learning: ${hint}`);
+  if (mode === 'predict') {
+    for (const [site, v] of views) {
+      const missing = (v.records ?? v.count) - v.count;
+      if (missing > 0) {
+        out.push(
+          `split learning: ${missing} of the ${v.records} records at "${site}" are not held by ` +
+            'every party and get no prediction; give every party the same record ids',
+        );
+      }
+    }
+  }
+  return out;
 }

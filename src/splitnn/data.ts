@@ -224,7 +224,16 @@ function loadCsv(
     }
     ids.push(r[idCol] as string);
     featureCols.forEach((c, j) => {
-      const v = Number(r[c]);
+      const cell = r[c] as string;
+      // `Number('')` is 0: an empty cell would silently become a zero feature.
+      if (cell === '') {
+        throw new VflareError(
+          'INVALID_DATA',
+          `party "${party}": ${path} line ${i + 2}, column "${header[c]}" is empty; fill in ` +
+            'or drop records with missing values before training or inference',
+        );
+      }
+      const v = Number(cell);
       if (!Number.isFinite(v)) {
         throw new VflareError(
           'INVALID_DATA',
@@ -234,7 +243,8 @@ function loadCsv(
       x[i * featureCols.length + j] = v;
     });
     if (labelCol >= 0) {
-      const v = Number(r[labelCol]);
+      const cell = r[labelCol] as string;
+      const v = cell === '' ? Number.NaN : Number(cell);
       if (!Number.isInteger(v) || v < 0) {
         throw new VflareError(
           'INVALID_DATA',

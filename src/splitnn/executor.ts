@@ -33,7 +33,7 @@ import {
   TOPIC_GRADIENT,
 } from './messages.js';
 import { accuracy, column, rocAuc } from './metrics.js';
-import { Network, networkSchema } from './network.js';
+import { Network, type NetworkSpec, networkSchema } from './network.js';
 import { sgdSchema } from './optimizer.js';
 import { halfSeed, type TrainingPlan } from './plan.js';
 import { SeededRandom, streamOf } from './random.js';
@@ -147,6 +147,13 @@ export class SplitNNExecutor implements Executor {
     const scaling = this.args.model === undefined ? undefined : this.#savedScaling(ctx);
     const data = loadPartyData(this.args.data, ctx.dataRoot, ctx.site, scaling);
     const index = rowIndexFor(sorted, data.ids, ctx.site);
+    const counts = { records: data.ids.length, nonNfcIds: countNonNfc(data.ids) };
+    if (sorted.length === 0) {
+      // Nothing to align: the server explains the empty intersection from every party's counts.
+      this.#session?.feature?.dispose();
+      this.#session = undefined;
+      return { kind: 'splitnn.alignment', count: 0, digest, cutWidth: 0, ...counts, meta: {} };
+    }
     const { train } = splitPositions(sorted.length, plan.validationFraction, ctx.seed);
     const isTrain = new Uint8Array(sorted.length);
     for (const t of train) isTrain[t] = 1;
@@ -177,6 +184,7 @@ export class SplitNNExecutor implements Executor {
           `label party "${ctx.site}": no top network configured`,
         );
       }
+      if (plan.mode === 'train') checkLabels(data, this.#numClasses(), ctx.site);
       if (inOrder) cutWidth = this.#ownCutWidth(ctx.site);
     } else if (inOrder) {
       session.feature = new FeatureParty(ctx.site, this.#rows(session, ctx.site), {
@@ -195,7 +203,23 @@ export class SplitNNExecutor implements Executor {
         `site "${ctx.site}" is neither the label party nor a feature party`,
       );
     }
-    return { kind: 'splitnn.alignment', count: sorted.length, digest, cutWidth, meta: {} };
+    return {
+      kind: 'splitnn.alignment',
+      count: sorted.length,
+      digest,
+      cutWidth,
+      ...counts,
+      meta: {},
+    };
+  }
+
+  /** The number of classes: the width of the top network's output. */
+  #numClasses(): number {
+    const top = this.args.top as NonNullable<ExecutorArgs['top']>;
+    const probe = new Network(top, 'probe', 0, true);
+    const out = probe.outputShape;
+    probe.dispose();
+    return out.length === 1 ? (out[0] as number) : 0;
   }
 
   #savedScaling(ctx: ExecutorContext): Scaling | undefined {
@@ -205,7 +229,8 @@ export class SplitNNExecutor implements Executor {
 
   #loadHalf(ctx: ExecutorContext, part: 'bottom' | 'top'): TensorMap {
     const path = resolve(ctx.dataRoot, this.args.model as string);
-    return loadHalf(path, ctx.site, part);
+    const spec = part === 'top' ? this.args.top : this.#bottom(ctx.site);
+    return loadHalf(path, ctx.site, part, spec);
   }
 
   #bottom(site: string) {
@@ -382,10 +407,7 @@ export class SplitNNExecutor implements Executor {
 
   /** Label party, inference: class probabilities for every aligned record, written as CSV. */
   async #predict(session: Session, p: SplitPlanPayload, ctx: ExecutorContext): Promise<Payload> {
-    const top = this.args.top as NonNullable<ExecutorArgs['top']>;
-    const probe = new Network(top, 'probe', 0, true);
-    const numClasses = probe.outputShape[0] as number;
-    probe.dispose();
+    const numClasses = this.#numClasses();
     const label = this.#labelParty(session, p, ctx, {
       labels: new Int32Array(session.count),
       numClasses,
@@ -472,12 +494,25 @@ export class SplitNNExecutor implements Executor {
     const labels = session.data.labels as NonNullable<PartyData['labels']>;
     const alignedLabels = Int32Array.from(session.index, (r) => labels.values[r] as number);
     const remote = plan.order.filter((q) => q !== ctx.site);
-    const label = this.#labelParty(session, p, ctx, {
-      labels: alignedLabels,
-      numClasses: labels.numClasses,
-    });
+    // The top's output width, not the largest label seen: a class may be absent from the data.
+    const numClasses = this.#numClasses();
+    const label = this.#labelParty(session, p, ctx, { labels: alignedLabels, numClasses });
     const driver = new Driver(label, plan, p.cutWidths, ctx);
     const { train, validation } = splitPositions(session.count, plan.validationFraction, ctx.seed);
+    if (train.length < plan.batchSize) {
+      ctx.logger.warn(
+        { trainRows: train.length, batchSize: plan.batchSize },
+        'split learning: fewer training rows than the batch size; batches repeat rows ' +
+          '(drawn with replacement) and the model will overfit',
+      );
+    }
+    if (plan.validationFraction > 0 && validation.length === 0) {
+      ctx.logger.warn(
+        { intersection: session.count },
+        'split learning: the intersection is too small for a validation share; no accuracy ' +
+          'will be reported',
+      );
+    }
     const rng = new SeededRandom(ctx.seed, streamOf('splitnn.batches'));
     const started = performance.now();
     let last: Record<string, number> = {};
@@ -495,7 +530,7 @@ export class SplitNNExecutor implements Executor {
           validation.length > 0 &&
           (isLast || (plan.validateEvery > 0 && (step + 1) % plan.validateEvery === 0))
         ) {
-          const v = await driver.validate(step, validation, alignedLabels, labels.numClasses);
+          const v = await driver.validate(step, validation, alignedLabels, numClasses);
           ctx.logger.info({ step: step + 1, ...v }, 'split learning validation');
           last = { ...last, ...v };
         }
@@ -674,6 +709,38 @@ class Driver {
   }
 }
 
+/** Counts ids that Unicode NFC normalisation would change. */
+export function countNonNfc(ids: readonly string[]): number {
+  let n = 0;
+  for (const id of ids) if (id !== id.normalize('NFC')) n++;
+  return n;
+}
+
+/**
+ * Refuses labels the top network cannot predict (a class index ≥ its output width), naming the
+ * count and first line, never the values.
+ */
+export function checkLabels(data: PartyData, numClasses: number, site: string): void {
+  if (data.labels === undefined) return;
+  let bad = 0;
+  let first = -1;
+  const values = data.labels.values;
+  for (let i = 0; i < values.length; i++) {
+    if ((values[i] as number) >= numClasses) {
+      bad++;
+      if (first < 0) first = i;
+    }
+  }
+  if (bad > 0) {
+    throw new VflareError(
+      'INVALID_DATA',
+      `label party "${site}": ${bad} record(s) have a class outside 0–${numClasses - 1} (the ` +
+        `top network outputs ${numClasses} classes; first at data row ${first + 1}); fix the ` +
+        "label column or widen the top network's last layer",
+    );
+  }
+}
+
 function checkPositions(
   positions: unknown,
   session: Session,
@@ -734,9 +801,12 @@ function readHalfDoc(path: string, site: string): Record<string, unknown> {
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new VflareError('NOT_FOUND', `party "${site}": cannot read its saved half ${path}`, {
-      cause: err,
-    });
+    throw new VflareError(
+      'NOT_FOUND',
+      `party "${site}": cannot read its saved half ${path}; give --model the workspace of a ` +
+        'completed training run of this job',
+      { cause: err },
+    );
   }
   const doc = parsed as { format?: unknown; site?: unknown } & Record<string, unknown>;
   if (doc.format !== 'vflare.splitnn.half/1') {
@@ -754,14 +824,56 @@ function readHalfDoc(path: string, site: string): Record<string, unknown> {
   return doc;
 }
 
-/** Reads one part (`bottom` or `top`) of a half this site saved. */
-export function loadHalf(path: string, site: string, part: 'bottom' | 'top'): TensorMap {
+/** A network spec in one line: input shape and layers (for error messages). */
+function describeSpec(spec: NetworkSpec): string {
+  const layers = spec.layers.map((l) => {
+    switch (l.type) {
+      case 'dense':
+        return `dense ${l.units}`;
+      case 'conv2d':
+        return `conv2d ${l.filters}×${l.kernelSize}`;
+      case 'maxPool2d':
+        return `maxPool ${l.poolSize}`;
+      default:
+        return l.type;
+    }
+  });
+  return `[${spec.inputShape.join('×')}] → ${layers.join(' → ')}`;
+}
+
+/**
+ * Reads one part (`bottom` or `top`) of a half this site saved. `expected`: the network this job
+ * configures; a half saved with another one (another job's model folder) is refused.
+ */
+export function loadHalf(
+  path: string,
+  site: string,
+  part: 'bottom' | 'top',
+  expected?: NetworkSpec,
+): TensorMap {
   const doc = readHalfDoc(path, site);
   const entry = doc[part] as
-    | { weights?: Record<string, { shape: number[]; data: { float32: string } }> }
+    | { spec?: unknown; weights?: Record<string, { shape: number[]; data: { float32: string } }> }
     | undefined;
   if (entry?.weights === undefined) {
-    throw new VflareError('INVALID_DATA', `party "${site}": ${path} holds no ${part} network`);
+    throw new VflareError(
+      'INVALID_DATA',
+      `party "${site}": ${path} holds no ${part} network; give --model the workspace of a ` +
+        'training run of this job',
+    );
+  }
+  if (expected !== undefined) {
+    const saved = networkSchema.safeParse(entry.spec);
+    const want = networkSchema.parse(expected);
+    if (!saved.success || JSON.stringify(saved.data) !== JSON.stringify(want)) {
+      throw new VflareError(
+        'INVALID_DATA',
+        `party "${site}": the ${part} network saved in ${path} ` +
+          `(${saved.success ? describeSpec(saved.data) : 'unreadable'}) is not the one this job ` +
+          `configures (${describeSpec(want)}); it comes from another job: give --model the ` +
+          'workspace of a training run of this job',
+      );
+    }
   }
   const out: Record<string, Tensor> = {};
   for (const [name, w] of Object.entries(entry.weights)) {

@@ -51,6 +51,14 @@ export interface SplitAlignmentPayload {
   readonly digest: Uint8Array;
   /** Cut-layer width of this party's bottom (0 for a label party without features). */
   readonly cutWidth: number;
+  /** How many records this party's data holds (the intersection is a subset). */
+  readonly records?: number;
+  /**
+   * How many of this party's ids are not in Unicode NFC form. PSI compares UTF-8 bytes, so the
+   * same id in NFC at one party and NFD at another never matches; the count lets the server
+   * explain a shrunken or empty intersection without seeing any id.
+   */
+  readonly nonNfcIds?: number;
   readonly meta: PayloadMeta;
 }
 

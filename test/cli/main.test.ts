@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { CommandEntry, CommandModule } from '../../src/cli/commands/index.js';
 import { commands } from '../../src/cli/commands/index.js';
@@ -102,6 +103,37 @@ describe('vflare simulate', () => {
     expect(await main(['simulate', dir], io)).toBe(1);
     expect(io.stderr()).toContain('"@ALL" must be alone');
     expect(io.stderr()).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('vflare simulate progress', () => {
+  /** A stream that says it is a terminal and keeps what is drawn on it. */
+  function terminal(): NodeJS.WritableStream & { drawn: () => string } {
+    let text = '';
+    const stream = new Writable({
+      write(chunk, _enc, done) {
+        text += String(chunk);
+        done();
+      },
+    });
+    return Object.assign(stream, { isTTY: true, columns: 100, drawn: () => text });
+  }
+
+  it('draws a progress bar only when stdout is a terminal, never into the results', async () => {
+    for (const isTTY of [true, false]) {
+      const io = capture();
+      const progress = terminal();
+      const workspace = join(mkdtempSync(join(tmpdir(), 'cli-')), 'ws');
+      const code = await main(['simulate', 'examples/hello-stats', '--workspace', workspace], {
+        ...io,
+        isTTY,
+        progress,
+      });
+      expect(code).toBe(0);
+      if (isTTY) expect(progress.drawn()).toContain('1/1 | FederatedStatistics');
+      else expect(progress.drawn()).toBe('');
+      expect(io.stdout()).not.toContain('FederatedStatistics');
+    }
   });
 });
 

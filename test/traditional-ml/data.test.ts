@@ -126,6 +126,12 @@ describe('CSV loader', () => {
     expect(() => parseCsv('a,b\n1,2,0\n3,4,1\n')).toThrow(/header line has 2 fields/);
   });
 
+  test('reads a file that starts with a byte-order mark, keeping its first row', () => {
+    const { dataset, header } = parseCsv('\uFEFF1,2,0\n3,4,1\n');
+    expect(header).toBeUndefined();
+    expect(Array.from(dataset.x)).toEqual([1, 2, 3, 4]);
+  });
+
   test('refuses NaN and Infinity anywhere in the data rows', () => {
     expect(() => parseCsv('1,2,0\n3,NaN,1\n')).toThrow(/data row 2, column 2/);
     expect(() => parseCsv('1,2,0\n3,4,1\n-Infinity,1,0\n')).toThrow(/data row 3, column 1/);

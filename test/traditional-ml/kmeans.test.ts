@@ -129,6 +129,19 @@ describe('mini-batch k-means pieces', () => {
     expect(summary.error).toMatch(/site-1.*2 local rows cannot seed 3 clusters/);
   });
 
+  test('the assembler names an nClusters mismatch between learners and itself', () => {
+    const asm = new KmeansAssembler({ nClusters: 4 }, 0);
+    const seeds = { weights: { centres: { shape: [3, 1], data: Float64Array.of(0, 5, 9) } } };
+    const items = new Map([
+      ['site-1', asm.collect(seeds, 'site-1')],
+      ['site-2', asm.collect(seeds, 'site-2')],
+    ]);
+    if ([...items.values()].some((v) => typeof v === 'string')) throw new Error('rejected');
+    expect(() => asm.assemble(items as never, 0)).toThrow(
+      /sites sent 3, 3 seeds for 4 clusters; give tml.KmeansLearner and tml.KmeansAggregator/,
+    );
+  });
+
   test('the assembler clusters the pooled seeds, then keeps counts across rounds', () => {
     const asm = new KmeansAssembler({ nClusters: 2 }, 0);
     const seeds = (v: number[]) => ({

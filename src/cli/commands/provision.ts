@@ -14,6 +14,7 @@ interface Flags {
   readonly out: string;
   readonly altNames?: string;
   readonly days?: string;
+  readonly listen?: string;
 }
 
 export function register(program: Command): void {
@@ -30,6 +31,10 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'output folder')
     .option('--alt-names <list>', 'extra DNS names/IPs for the server certificate')
     .option('--days <n>', 'certificate validity in days (default 360)')
+    .option(
+      '--listen <host:port>',
+      'where the server listens (default 0.0.0.0 and the --server port)',
+    )
     .action(async (flags: Flags) => {
       const io = cliIo();
       const days = flags.days === undefined ? undefined : Number(flags.days);
@@ -49,6 +54,7 @@ export function register(program: Command): void {
           ? { serverAltNames: flags.altNames.split(',').map((s) => s.trim()) }
           : {}),
         ...(days === undefined ? {} : { days }),
+        ...(flags.listen === undefined ? {} : { listen: parseEndpoint(flags.listen) }),
       });
       io.out(`root CA: ${r.caDir} (keep rootCA.key offline; it is in no kit)\n`);
       io.out(`server kit: ${r.serverKit}\n`);

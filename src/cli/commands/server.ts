@@ -13,7 +13,7 @@ export function register(program: Command): void {
     .command('start')
     .description('run the server with its startup kit (foreground; stops on SIGTERM)')
     .argument('<kit>', 'the server startup kit folder')
-    .option('--host <host>', 'listen address (default 0.0.0.0)')
+    .option('--host <host>', "listen address (default: the kit's listen host, else 0.0.0.0)")
     .option('--port <port>', "listen port (default: the kit's server port)")
     .action(async (kit: string, flags: { host?: string; port?: string }) => {
       const logger = createLogger();

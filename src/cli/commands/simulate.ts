@@ -60,7 +60,18 @@ function parseSeed(value: string | undefined): number | undefined {
   return n;
 }
 
-export function printSummary(io: Io, summary: RunSummary, workspace: string): void {
+/**
+ * Metrics that, when a job's server reports them, are also printed as `name: value` lines at the
+ * end, so a person (or a script) finds the headline result without reading the tables.
+ */
+const HEADLINE_METRICS = ['intersection', 'accuracy', 'auc', 'r2', 'homogeneity'] as const;
+
+export function printSummary(
+  io: Io,
+  summary: RunSummary,
+  workspace: string,
+  seconds?: number,
+): void {
   const rounds = summary.rounds > 0 ? `, ${summary.rounds} round(s)` : '';
   io.out(`\njob ${summary.job}: ${summary.status}${rounds}\n`);
   if (summary.error !== undefined) io.out(`error: ${summary.error}\n`);
@@ -78,6 +89,12 @@ export function printSummary(io: Io, summary: RunSummary, workspace: string): vo
     io.out(`\nsite metrics\n${formatTable(['site', ...names], rows)}\n`);
   }
   io.out(`\nsummary: ${join(workspace, 'summary.json')} (full precision; the table is rounded)\n`);
+  const headline = HEADLINE_METRICS.filter((n) => summary.server.metrics[n] !== undefined);
+  if (headline.length > 0 || seconds !== undefined) io.out('\n');
+  for (const name of headline) {
+    io.out(`${name}: ${formatNumber(summary.server.metrics[name] as number)}\n`);
+  }
+  if (seconds !== undefined) io.out(`time: ${seconds.toFixed(1)} s\n`);
 }
 
 export function register(program: Command): void {
@@ -118,9 +135,14 @@ Examples:
       }
       const logger = createLogger({ level });
       const bar = io.isTTY
-        ? new SingleBar({ format: '{bar} {value}/{total} | {workflow}', hideCursor: true })
+        ? new SingleBar({
+            format: '{bar} {value}/{total} | {workflow}',
+            hideCursor: true,
+            stream: io.progress ?? process.stderr,
+          })
         : undefined;
       let started = false;
+      const t0 = performance.now();
       try {
         const result = await simulateJob({
           jobDir,
@@ -142,7 +164,7 @@ Examples:
           },
         });
         bar?.stop();
-        printSummary(io, result.summary, result.workspace);
+        printSummary(io, result.summary, result.workspace, (performance.now() - t0) / 1000);
         if (result.summary.status !== 'completed') setExitCode(1);
       } finally {
         if (started) bar?.stop();

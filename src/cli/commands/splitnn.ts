@@ -10,8 +10,9 @@ import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { defaultRegistry } from '../../components.js';
+import type { RunSummary } from '../../runtime/core/app.js';
 import { VflareError } from '../../runtime/core/errors.js';
-import { createLogger } from '../../runtime/core/logger.js';
+import { createLogger, type Logger } from '../../runtime/core/logger.js';
 import { defaultWorkspace, simulateJob } from '../../runtime/jobs/simulate.js';
 import { cliIo, setExitCode } from '../main.js';
 import { printSummary } from './simulate.js';
@@ -45,6 +46,15 @@ export function toPredictJob(
 ): string | undefined {
   let found: string | undefined;
   const meta = readJson(join(dir, 'meta.json')) as { deployMap?: Record<string, string[]> };
+  const known = new Set(Object.values(meta.deployMap ?? {}).flat());
+  for (const site of sites.keys()) {
+    if (!known.has(site) || site === 'server') {
+      throw new VflareError(
+        'INVALID_ARGUMENT',
+        `--site ${site}: not a site of this job (sites: ${[...known].filter((k) => k !== 'server').join(', ')})`,
+      );
+    }
+  }
   for (const app of Object.keys(meta.deployMap ?? {})) {
     const serverPath = join(dir, app, 'config', 'server.json');
     const clientPath = join(dir, app, 'config', 'client.json');
@@ -102,6 +112,74 @@ export function toPredictJob(
   return found;
 }
 
+export interface PredictOptions {
+  /** The split-learning job folder that was trained. */
+  readonly jobDir: string;
+  /** The training run's workspace (holds `<site>/splitnn/*-half.json`). */
+  readonly model: string;
+  /** Per site, a CSV of the records to predict (default: the job's own data). */
+  readonly sites?: ReadonlyMap<string, string>;
+  /** Output folder (default: `./workspaces/<job>-predict-<timestamp>`). */
+  readonly workspace?: string;
+  readonly logger?: Logger;
+  readonly onWorkspace?: (workspace: string) => void;
+}
+
+export interface PredictResult {
+  readonly summary: RunSummary;
+  readonly workspace: string;
+  /** `<workspace>/<label party>/splitnn/predictions.csv` (written when the run completed). */
+  readonly predictions: string;
+}
+
+/**
+ * Vertical inference from code: copies the job into the workspace, rewrites it for predict mode
+ * (each site loads only its own half from `model`, with the given records) and runs it in the
+ * simulator, PSI included.
+ */
+export async function predictSplit(options: PredictOptions): Promise<PredictResult> {
+  const model = resolve(options.model);
+  if (!existsSync(model)) {
+    throw new VflareError(
+      'NOT_FOUND',
+      `--model: ${model} does not exist; give the workspace of a training run of this job`,
+    );
+  }
+  const sites = new Map<string, string>();
+  for (const [site, path] of options.sites ?? new Map<string, string>()) {
+    const abs = resolve(path);
+    if (!existsSync(abs)) {
+      throw new VflareError('NOT_FOUND', `--site ${site}: ${abs} does not exist`);
+    }
+    sites.set(site, abs);
+  }
+  const jobDir = resolve(options.jobDir);
+  const name = jobDir.replace(/\/+$/, '').split('/').pop() ?? 'job';
+  const workspace = resolve(options.workspace ?? defaultWorkspace(`${name}-predict`));
+  const copy = join(workspace, 'job');
+  mkdirSync(workspace, { recursive: true });
+  cpSync(jobDir, copy, { recursive: true });
+  const label = toPredictJob(copy, model, sites);
+  if (label === undefined) {
+    throw new VflareError(
+      'INVALID_JOB',
+      `${options.jobDir}: no splitnn.SplitNNController workflow found`,
+    );
+  }
+  const result = await simulateJob({
+    jobDir: copy,
+    registry: defaultRegistry(),
+    logger: options.logger ?? createLogger({ level: 'warn' }),
+    workspace,
+    ...(options.onWorkspace === undefined ? {} : { onWorkspace: options.onWorkspace }),
+  });
+  return {
+    summary: result.summary,
+    workspace: result.workspace,
+    predictions: join(result.workspace, label, 'splitnn', 'predictions.csv'),
+  };
+}
+
 export function register(program: Command): void {
   program
     .command('splitnn-predict')
@@ -127,35 +205,17 @@ export function register(program: Command): void {
         }
         sites.set(entry.slice(0, eq), resolve(entry.slice(eq + 1)));
       }
-      const model = resolve(flags.model);
-      if (!existsSync(model)) {
-        throw new VflareError(
-          'NOT_FOUND',
-          `--model: ${model} does not exist; give a training workspace`,
-        );
-      }
-      const name = jobDir.replace(/\/+$/, '').split('/').pop() ?? 'job';
-      const workspace = resolve(flags.workspace ?? defaultWorkspace(`${name}-predict`));
-      const copy = join(workspace, 'job');
-      mkdirSync(workspace, { recursive: true });
-      cpSync(resolve(jobDir), copy, { recursive: true });
-      const label = toPredictJob(copy, model, sites);
-      if (label === undefined) {
-        throw new VflareError(
-          'INVALID_JOB',
-          `${jobDir}: no splitnn.SplitNNController workflow found`,
-        );
-      }
       const level = flags.logLevel ?? process.env['LOG_LEVEL'] ?? 'warn';
-      const result = await simulateJob({
-        jobDir: copy,
-        registry: defaultRegistry(),
+      const result = await predictSplit({
+        jobDir,
+        model: flags.model,
+        sites,
+        ...(flags.workspace === undefined ? {} : { workspace: flags.workspace }),
         logger: createLogger({ level }),
-        workspace,
         onWorkspace: (ws) => io.out(`workspace: ${ws}\n`),
       });
       printSummary(io, result.summary, result.workspace);
       if (result.summary.status !== 'completed') setExitCode(1);
-      else io.out(`predictions: ${join(workspace, label, 'splitnn', 'predictions.csv')}\n`);
+      else io.out(`predictions: ${result.predictions}\n`);
     });
 }

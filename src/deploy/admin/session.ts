@@ -4,7 +4,7 @@
  * authenticates with an admin startup kit (mutual TLS); the server authorises each command by
  * the role in the kit's certificate.
  */
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
@@ -101,12 +101,27 @@ export class Session {
 
   /** Signs a copy of the job folder with this admin's key and submits it; returns the job id. */
   async submitJob(jobDir: string): Promise<string> {
+    const info = await stat(resolve(jobDir)).catch(() => undefined);
+    if (info === undefined || !info.isDirectory()) {
+      throw new VflareError(
+        'NOT_FOUND',
+        `submit_job ${jobDir}: no such job folder (it needs meta.json and the app folders)`,
+      );
+    }
     const tmp = await mkdtemp(join(tmpdir(), 'vflare-sign-'));
     try {
       await cp(resolve(jobDir), tmp, { recursive: true, verbatimSymlinks: true });
       await signJobFolder(tmp, this.kit.keyPem, this.kit.certPem);
       const files = await readFolderFiles(tmp);
-      return (await this.#call({ command: 'submit_job', files })) as string;
+      try {
+        return (await this.#call({ command: 'submit_job', files })) as string;
+      } catch (err) {
+        // Name the folder the user gave; the server only knows its own copy.
+        if (err instanceof VflareError && err.code === 'INVALID_JOB') {
+          throw new VflareError('INVALID_JOB', `submit_job ${jobDir}: ${err.message}`);
+        }
+        throw err;
+      }
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }

@@ -172,12 +172,25 @@ export class FederationServer {
 
   /** Starts listening; resolves with the bound port. */
   async listen(): Promise<number> {
-    const host = this.#o.host ?? '0.0.0.0';
-    const port = this.#o.port ?? this.#o.kit.config.server.port;
+    const cfg = this.#o.kit.config;
+    const listen = cfg.kind === 'server' ? cfg.listen : undefined;
+    const host = this.#o.host ?? listen?.host ?? '0.0.0.0';
+    const port = this.#o.port ?? listen?.port ?? cfg.server.port;
     await new Promise<void>((resolve, reject) => {
-      this.#tls.once('error', reject);
+      const onError = (err: NodeJS.ErrnoException): void => {
+        reject(
+          err.code === 'EADDRINUSE'
+            ? new VflareError(
+                'INVALID_CONFIG',
+                `cannot listen on ${host}:${port}: the port is in use (is a server already ` +
+                  'running from this kit?); stop it or change the port in startup/kit.json',
+              )
+            : err,
+        );
+      };
+      this.#tls.once('error', onError);
       this.#tls.listen(port, host, () => {
-        this.#tls.off('error', reject);
+        this.#tls.off('error', onError);
         resolve();
       });
     });

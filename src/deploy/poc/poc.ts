@@ -43,6 +43,8 @@ export async function pocPrepare(options: PocPrepareOptions): Promise<void> {
     project: 'poc',
     server: { host: 'localhost', port: options.port ?? 8002 },
     serverAltNames: ['127.0.0.1'],
+    // A POC is one machine: listen on loopback only, never on every interface.
+    listen: { host: '127.0.0.1', port: options.port ?? 8002 },
     sites,
     admins: [{ name: POC_ADMIN, role: 'project-admin' }],
     out: dir,
@@ -63,8 +65,34 @@ interface PocState {
 
 async function kitNames(dir: string): Promise<{ sites: string[] }> {
   const { readdir } = await import('node:fs/promises');
-  const sites = (await readdir(dir)).filter((n) => /^site-\d+$/.test(n)).sort();
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    throw new VflareError(
+      'NOT_FOUND',
+      `${dir} is not a POC folder (it cannot be read); run vflare poc prepare --out ${dir} first`,
+    );
+  }
+  const sites = names.filter((n) => /^site-\d+$/.test(n)).sort();
   return { sites };
+}
+
+async function readState(dir: string): Promise<PocState | undefined> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, 'poc.json'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    return JSON.parse(text) as PocState;
+  } catch {
+    throw new VflareError(
+      'INVALID_CONFIG',
+      `${join(dir, 'poc.json')} is not valid JSON; check the processes with ps and remove it`,
+    );
+  }
 }
 
 export interface PocStartOptions {
@@ -90,7 +118,19 @@ export async function pocStart(options: PocStartOptions): Promise<PocState> {
   if (sites.length === 0) {
     throw new VflareError('NOT_FOUND', `${dir} holds no POC kits; run vflare poc prepare first`);
   }
+  // Starting twice would orphan the first set of processes (poc.json only records the last)
+  // and make two processes fight over each site name.
+  const previous = await readState(dir);
+  const running = previous?.processes.filter((p) => alive(p.pid)) ?? [];
+  if (running.length > 0) {
+    throw new VflareError(
+      'INVALID_ARGUMENT',
+      `the POC in ${dir} is already running (${running.map((p) => `${p.party} pid ${p.pid}`).join(', ')}); ` +
+        `run vflare poc stop ${dir} first`,
+    );
+  }
   await mkdir(join(dir, 'logs'), { recursive: true });
+  const exited = new Set<string>();
   const launch = (party: string, args: string[]): ChildProcess => {
     const out = openSync(join(dir, 'logs', `${party}.log`), 'a');
     const child = spawn(exe!, [...baseArgs, ...args], {
@@ -99,6 +139,7 @@ export async function pocStart(options: PocStartOptions): Promise<PocState> {
       env: { ...process.env, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info' },
     });
     closeSync(out);
+    child.once('exit', () => exited.add(party));
     child.unref();
     log.info({ party, pid: child.pid ?? -1 }, 'started');
     return child;
@@ -116,6 +157,15 @@ export async function pocStart(options: PocStartOptions): Promise<PocState> {
   const deadline = performance.now() + (options.timeoutMs ?? 60_000);
   let last = 'the server did not answer';
   while (performance.now() < deadline) {
+    if (exited.has('server')) {
+      // No point waiting for sites: stop what was started and point at the server's log.
+      for (const p of processes) if (alive(p.pid)) process.kill(p.pid, 'SIGTERM');
+      await rm(join(dir, 'poc.json'), { force: true });
+      throw new VflareError(
+        'INTERNAL',
+        `the POC server exited during start; see ${join(dir, 'logs', 'server.log')}`,
+      );
+    }
     try {
       const session = await Session.open(join(dir, POC_ADMIN), { timeoutMs: 2_000 });
       try {
@@ -157,11 +207,12 @@ export interface PocStopOptions {
 export async function pocStop(options: PocStopOptions): Promise<string[]> {
   const dir = resolve(options.dir);
   const log = options.log ?? silentLogger;
-  let state: PocState;
-  try {
-    state = JSON.parse(await readFile(join(dir, 'poc.json'), 'utf8')) as PocState;
-  } catch {
-    throw new VflareError('NOT_FOUND', `${dir} has no poc.json: was the POC started there?`);
+  const state = await readState(dir);
+  if (state === undefined) {
+    throw new VflareError(
+      'NOT_FOUND',
+      `no POC is running from ${dir} (no poc.json: never started there, or already stopped)`,
+    );
   }
   try {
     const session = await Session.open(join(dir, POC_ADMIN), { timeoutMs: 10_000 });

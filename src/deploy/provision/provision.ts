@@ -48,6 +48,8 @@ export interface ProvisionOptions extends ValidityOptions {
   readonly transport?: KitConfig['transport'];
   /** Written into the server kit's `scheduler` section. */
   readonly scheduler?: Extract<KitConfig, { kind: 'server' }>['scheduler'];
+  /** Where the server listens (e.g. 127.0.0.1 to stay on loopback); default 0.0.0.0 + port. */
+  readonly listen?: { readonly host: string; readonly port: number };
 }
 
 export interface ProvisionResult {
@@ -114,6 +116,7 @@ export async function provision(options: ProvisionOptions): Promise<ProvisionRes
       name: options.server.host,
       org: serverOrg,
       ...(options.scheduler === undefined ? {} : { scheduler: options.scheduler }),
+      ...(options.listen === undefined ? {} : { listen: options.listen }),
     },
     { rootCaPem: root.certPem, ...serverId },
   );

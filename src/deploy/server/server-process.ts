@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import {
   isVflareError,
   type Logger,
@@ -527,7 +527,14 @@ export class ServerProcess {
       await writeFolderFiles(tmp, files);
       const verified = await verifyJobFolder(tmp, this.kit.rootCaPem);
       if (!verified.ok) throw new VflareError('INVALID_JOB', verified.reason);
-      const { job } = await loadJob(tmp, this.#registry);
+      const { job } = await loadJob(tmp, this.#registry).catch((err: unknown) => {
+        // The loader names the job by its folder, here a temporary one: say "the job" instead.
+        if (err instanceof VflareError) {
+          const msg = err.message.replaceAll(`job "${basename(tmp)}"`, 'the job');
+          throw new VflareError(err.code, msg.replaceAll(tmp, '<job>'));
+        }
+        throw err;
+      });
       const rec = await this.store.create(tmp, {
         name: job.meta.name,
         submitter: { name: user.name, org: user.org, role: user.role },

@@ -291,7 +291,10 @@ async function iterate(
       // heartbeating and serving peers during a long inversion.
       await new Promise((r) => setImmediate(r));
     }
-    const flat = x.dataSync() as Float32Array;
+    // A diverged pixel (non-finite) falls back to the prior, so scores stay finite.
+    const flat = (x.dataSync() as Float32Array).map((v, i) =>
+      Number.isFinite(v) ? v : input.prior[i % input.prior.length]!,
+    );
     const images = Array.from({ length: n }, (_, i) =>
       flat.slice(i * h * w * c, (i + 1) * h * w * c),
     );

@@ -11,7 +11,7 @@ import { safeMessage, VflareError } from '../core/errors.js';
 import type { Executor, ExecutorContext, SiteJobContext } from '../core/executor.js';
 import type { FilterChains, FilterContext } from '../core/filter.js';
 import { type Logger, silentLogger } from '../core/logger.js';
-import type { Payload, ReturnCode, TaskData, TaskResult } from '../core/messages.js';
+import type { Payload, ReturnCode, TaskData, TaskHeaders, TaskResult } from '../core/messages.js';
 import { SERVER } from '../core/peer.js';
 import { decodeMessage, encodeMessage } from '../transport/codec.js';
 import type { ClientEndpoint } from '../transport/driver.js';
@@ -150,7 +150,7 @@ export class ClientRunner {
     clearInterval(this.#heartbeat);
     this.#poll?.resolve({ kind: 'end' });
     this.#noWelcome?.('killed');
-    this.#job.abort();
+    this.#abortJob();
   }
 
   get killed(): boolean {
@@ -350,17 +350,22 @@ export class ClientRunner {
     const existing = this.#running.get(headers.taskId);
     if (existing !== undefined) return; // a re-send of what is running already
     const controller = new AbortController();
+    // The job's end aborts every running task (`#abortJob`), so no per-task listener is needed.
+    if (this.#job.signal.aborted) controller.abort();
     this.#running.set(headers.taskId, controller);
-    const onJobAbort = () => controller.abort();
-    this.#job.signal.addEventListener('abort', onJobAbort, { once: true });
     try {
       const result = await this.#process(msg.task, controller.signal);
       if (result === 'died') return;
       this.#sendResult(result);
     } finally {
       this.#running.delete(headers.taskId);
-      this.#job.signal.removeEventListener('abort', onJobAbort);
     }
+  }
+
+  /** Ends the job's signal and every running task's with it. */
+  #abortJob(): void {
+    this.#job.abort();
+    for (const c of this.#running.values()) c.abort();
   }
 
   async #process(task: TaskData, signal: AbortSignal): Promise<TaskResult | 'died'> {
@@ -370,22 +375,9 @@ export class ClientRunner {
         ? { task: headers.taskName }
         : { task: headers.taskName, round: headers.round },
     );
-    const result = (rc: ReturnCode, payload: Payload | null, reason?: string): TaskResult =>
-      reason === undefined
-        ? { headers, site: this.site, rc, payload }
-        : { headers, site: this.site, rc, payload, reason };
-    const filterCtx = (point: FilterContext['point']): FilterContext => ({
-      point,
-      site: this.site,
-      peer: SERVER,
-      jobId: this.#o.jobId,
-      taskName: headers.taskName,
-      round: headers.round,
-      globalModel: task.payload,
-      siteContext: this.#siteContext,
-      workspace: this.#o.workspace,
-      logger: log,
-    });
+    const result = (rc: ReturnCode, payload: Payload | null, reason?: string) =>
+      this.#result(headers, rc, payload, reason);
+    const filterCtx = (point: FilterContext['point']) => this.#filterContext(task, point, log);
 
     const dataIn = await applyFilters(
       chainFor(this.#policy.taskData, this.#filters.taskData, headers.taskName),
@@ -457,6 +449,32 @@ export class ClientRunner {
     return result('ok', resultOut.payload);
   }
 
+  #result(
+    headers: TaskHeaders,
+    rc: ReturnCode,
+    payload: Payload | null,
+    reason: string | undefined,
+  ): TaskResult {
+    return reason === undefined
+      ? { headers, site: this.site, rc, payload }
+      : { headers, site: this.site, rc, payload, reason };
+  }
+
+  #filterContext(task: TaskData, point: FilterContext['point'], logger: Logger): FilterContext {
+    return {
+      point,
+      site: this.site,
+      peer: SERVER,
+      jobId: this.#o.jobId,
+      taskName: task.headers.taskName,
+      round: task.headers.round,
+      globalModel: task.payload,
+      siteContext: this.#siteContext,
+      workspace: this.#o.workspace,
+      logger,
+    };
+  }
+
   #sendResult(result: TaskResult): void {
     let frame: Uint8Array;
     try {
@@ -501,7 +519,7 @@ export class ClientRunner {
         clearTimeout(timer);
       }
     }
-    this.#job.abort();
+    this.#abortJob();
     this.#peers?.close();
     this.#send({ type: 'bye' });
     await this.#o.endpoint.close();

@@ -26,7 +26,7 @@ import { type Logger, silentLogger } from '../core/logger.js';
 import type { Payload, TaskData, TaskHeaders, TaskResult } from '../core/messages.js';
 import { SERVER } from '../core/peer.js';
 import { decodeMessage, encodeMessage } from '../transport/codec.js';
-import type { ServerEndpoint } from '../transport/driver.js';
+import type { FrameSendOptions, ServerEndpoint } from '../transport/driver.js';
 import type {
   GetTaskMessage,
   PeerReplyMessage,
@@ -88,6 +88,9 @@ interface Poll {
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+const TRANSFER: FrameSendOptions = { transfer: true };
+const SHARED: FrameSendOptions = { shared: true };
 
 export class ServerEngine {
   readonly jobId: string;
@@ -317,13 +320,13 @@ export class ServerEngine {
     type: string,
     onFail?: () => void,
     transfer = false,
+    shared = false,
   ): void {
-    this.#o.endpoint
-      .send(site, frame, transfer ? { transfer } : undefined)
-      .catch((err: unknown) => {
-        this.#logger.debug({ peer: site, type, error: safeMessage(err) }, 'send failed');
-        onFail?.();
-      });
+    const options = transfer ? TRANSFER : shared ? SHARED : undefined;
+    this.#o.endpoint.send(site, frame, options).catch((err: unknown) => {
+      this.#logger.debug({ peer: site, type, error: safeMessage(err) }, 'send failed');
+      onFail?.();
+    });
   }
 
   #seen(site: string): void {
@@ -415,10 +418,10 @@ export class ServerEngine {
         // The poll expired while filters ran: the site asks again and gets a re-send.
         if (poll === undefined) return;
         let frame: Uint8Array;
+        let shared: boolean;
         try {
-          // One encoding per site: each site's frame is its own memory (decoded tensors view
-          // it, and a site may change them in place).
-          frame = encodeMessage({ type: 'task', task: found.task, resend: found.resend });
+          shared = this.#shareable(found.owner);
+          frame = shared ? this.#sharedFrame(found) : this.#taskFrame(found);
         } catch (err) {
           const reason = `task data for "${site}" cannot be encoded: ${safeMessage(err)}`;
           this.#failAssignment(found.owner, site, 'bad-task-data', reason);
@@ -427,7 +430,7 @@ export class ServerEngine {
         }
         this.#polls.delete(site);
         clearTimeout(poll.timer);
-        this.#sendFrame(site, frame, 'task');
+        this.#sendFrame(site, frame, 'task', undefined, false, shared);
         return;
       } while (this.#redispatch.has(site));
     } catch (err) {
@@ -435,6 +438,33 @@ export class ServerEngine {
     } finally {
       this.#dispatching.delete(site);
     }
+  }
+
+  /**
+   * True when every site of `task` gets byte-identical task data: the same static payload (no
+   * per-site `data` function) and no server data-out filter that could change it per site. Such
+   * a task is encoded once and the one frame goes to every site; the driver gives each site its
+   * own copy (`shared`), so decoded tensors are still private to each site.
+   */
+  #shareable(task: ScheduledTask): boolean {
+    if (task.targets.length < 2 || typeof task.spec.data === 'function') return false;
+    const name = task.spec.name;
+    const applies = (b: { readonly tasks?: readonly string[] }) =>
+      b.tasks === undefined || b.tasks.includes(name);
+    return !this.#policy.taskData.some(applies) && !this.#filters.taskData.some(applies);
+  }
+
+  #taskFrame(found: { task: TaskData; resend: boolean }): Uint8Array {
+    return encodeMessage({ type: 'task', task: found.task, resend: found.resend });
+  }
+
+  #sharedFrame(found: { task: TaskData; resend: boolean; owner: ScheduledTask }): Uint8Array {
+    let frame = found.owner.sharedFrames.get(found.resend);
+    if (frame === undefined) {
+      frame = this.#taskFrame(found);
+      found.owner.sharedFrames.set(found.resend, frame);
+    }
+    return frame;
   }
 
   async #findTask(
@@ -626,6 +656,10 @@ export class ServerEngine {
     task.completion = completion;
     const idx = this.#open.indexOf(task);
     if (idx >= 0) this.#open.splice(idx, 1);
+    // A finished task is only reachable through its outcome: the engine keeps neither its
+    // results nor its frames (a long job would otherwise hold every round's payloads).
+    this.#byId.delete(task.id);
+    task.sharedFrames.clear();
     const deadSites = task.unanswered().filter((s) => !this.isAlive(s));
     if (tell) {
       // Results still out can no longer count; let their executors stop.

@@ -70,6 +70,11 @@ export class ScheduledTask {
   completion: TaskCompletion | undefined;
   minReachedAt: number | undefined;
   #relayLast: Assignment | undefined;
+  /**
+   * The task's frame when every site gets the same bytes (see `ServerEngine#taskFrame`), one per
+   * value of the `resend` flag; dropped when the task ends.
+   */
+  readonly sharedFrames = new Map<boolean, Uint8Array>();
   /** Distinct targets, for O(1) membership (relays may add targets; see `#addTarget`). */
   readonly #targetSet: Set<string>;
 

@@ -127,33 +127,70 @@ interface EncodeState {
   blobBytes: number;
 }
 
-function lower(value: unknown, state: EncodeState, path: string, depth: number): unknown {
-  if (depth > MAX_DEPTH) throw codecError(`cannot encode ${path}: nested deeper than ${MAX_DEPTH}`);
+/**
+ * Thrown while lowering; carries the path segments collected on the way back up, so the path
+ * string is built only when a message cannot be encoded (never on the hot path).
+ */
+class LowerError {
+  readonly segments: string[] = [];
+  constructor(readonly problem: string) {}
+}
+
+function lowerChild(value: unknown, state: EncodeState, depth: number, segment: string): unknown {
+  try {
+    return lower(value, state, depth);
+  } catch (err) {
+    if (err instanceof LowerError) err.segments.push(segment);
+    throw err;
+  }
+}
+
+function lower(value: unknown, state: EncodeState, depth: number): unknown {
+  if (depth > MAX_DEPTH) throw new LowerError(`nested deeper than ${MAX_DEPTH}`);
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
   if (typeof value === 'number' || typeof value === 'bigint') return value;
   if (ArrayBuffer.isView(value)) {
     const dtype = DTYPES.indexOf(value.constructor as TypedArrayCtor);
-    if (dtype < 0) throw codecError(`cannot encode ${path}: ${describe(value)} is not supported`);
+    if (dtype < 0) throw new LowerError(`${describe(value)} is not supported`);
     const offset = state.blobBytes;
     state.arrays.push(value as TypedArray);
     state.blobBytes = align8(offset + value.byteLength);
     return new BlobRef(dtype, offset, value.byteLength);
   }
   if (Array.isArray(value)) {
-    return value.map((v, i) => {
-      if (v === undefined) throw codecError(`cannot encode ${path}[${i}]: undefined in an array`);
-      return lower(v, state, `${path}[${i}]`, depth + 1);
-    });
-  }
-  if (typeof value === 'object' && isPlainObject(value)) {
-    const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value)) {
-      const v = (value as Record<string, unknown>)[key];
-      if (v !== undefined) out[key] = lower(v, state, `${path}.${key}`, depth + 1);
+    const out = new Array<unknown>(value.length);
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      if (v === undefined) {
+        const err = new LowerError('undefined in an array');
+        err.segments.push(`[${i}]`);
+        throw err;
+      }
+      out[i] = lowerChild(v, state, depth + 1, `[${i}]`);
     }
     return out;
   }
-  throw codecError(`cannot encode ${path}: ${describeKind(value)} is not plain data`);
+  if (typeof value === 'object' && isPlainObject(value)) {
+    const out: Record<string, unknown> = {};
+    for (const key in value) {
+      if (!Object.hasOwn(value, key)) continue;
+      const v = (value as Record<string, unknown>)[key];
+      if (v !== undefined) out[key] = lowerChild(v, state, depth + 1, `.${key}`);
+    }
+    return out;
+  }
+  throw new LowerError(`${describeKind(value)} is not plain data`);
+}
+
+/** `lower` over a whole message, turning a `LowerError` into `CODEC_FAILED` with its path. */
+function lowerMessage(message: WireMessage, state: EncodeState): unknown {
+  try {
+    return lower(message, state, 0);
+  } catch (err) {
+    if (!(err instanceof LowerError)) throw err;
+    const path = `message${err.segments.reverse().join('')}`;
+    throw codecError(`cannot encode ${path}: ${err.problem}`);
+  }
 }
 
 function isPlainObject(value: object): boolean {
@@ -172,7 +209,7 @@ function describeKind(value: unknown): string {
  */
 export function encodeMessage(message: WireMessage): Uint8Array {
   const state: EncodeState = { arrays: [], blobBytes: 0 };
-  const lowered = lower(message, state, 'message', 0);
+  const lowered = lowerMessage(message, state);
   let header: Uint8Array;
   try {
     header = packr.pack(lowered);

@@ -25,6 +25,14 @@ export interface FrameSendOptions {
    * buffer over instead of copying it. Network drivers ignore it.
    */
   readonly transfer?: boolean;
+  /**
+   * The sender keeps the frame and may send the same bytes to other sites (a broadcast encoded
+   * once for every site that gets identical data). An in-process driver must then hand every
+   * recipient its own copy, never the frame itself, because decoded tensors view the frame's
+   * memory and a site may change them in place. Network drivers ignore it (writing to a socket
+   * copies anyway).
+   */
+  readonly shared?: boolean;
 }
 
 /** The server's side of a driver: receives from and sends to sites by identity. */

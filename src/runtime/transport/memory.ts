@@ -8,9 +8,11 @@
  * silently dropped, as a dead network would, and no close is signalled.
  *
  * Isolation: decoded tensors view their frame's memory, so two parties must never receive the
- * same buffer (a site training in place would change another site's copy). A frame handed to
- * the network a second time (a broadcast frame shared by many sites, a peer request forwarded
- * to several targets) is therefore delivered as a copy, as a real network would deliver it.
+ * same buffer (a site training in place would change another site's copy). A frame the sender
+ * flags `shared` (a broadcast encoded once for all its sites) is delivered to every recipient
+ * as a private copy, and any other frame handed to the network a second time (a peer request
+ * forwarded to several targets) is delivered as a copy from the second time on, as a real
+ * network would deliver it.
  */
 import { VflareError } from '../core/errors.js';
 import type {
@@ -65,7 +67,12 @@ export class InMemoryNetwork {
         this.#check(frame);
         if (link.severed) return;
         const handlers = link.handlers;
-        const own = options?.transfer === true ? frame : this.#own(frame);
+        const own =
+          options?.shared === true
+            ? this.#copy(frame)
+            : options?.transfer === true
+              ? frame
+              : this.#own(frame);
         queueMicrotask(() => handlers.onFrame(own));
       },
       connectedSites: () =>
@@ -127,6 +134,11 @@ export class InMemoryNetwork {
       this.#delivered.add(frame);
       return frame;
     }
+    return this.#copy(frame);
+  }
+
+  /** A private copy, itself marked as delivered. */
+  #copy(frame: Uint8Array): Uint8Array {
     // Not `frame.slice()`: on a Node Buffer that is a view, not a copy.
     const copy = new Uint8Array(frame);
     this.#delivered.add(copy);

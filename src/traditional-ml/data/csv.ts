@@ -43,6 +43,8 @@ export function parseCsv(text: string, options: CsvOptions = {}): LoadedCsv {
   try {
     records = parse(delimiter === ' ' ? text.replace(/[ \t]+/g, ' ') : text, {
       delimiter,
+      // Spreadsheet exports often start with a byte-order mark; it is not part of the first field.
+      bom: true,
       skip_empty_lines: true,
       trim: true,
       relax_column_count: true,

@@ -14,6 +14,7 @@ import {
   type Learner,
   type LearnerSetup,
   need,
+  nonFiniteReason,
   siteSeed,
   type TrainOutput,
 } from '../learner/learner.js';
@@ -181,6 +182,8 @@ export class ForestAssembler implements Assembler<'weights', Forest> {
   #global: TensorMap | undefined;
 
   collect(payload: { weights: TensorMap }, site: string): Forest | string {
+    const bad = nonFiniteReason(payload.weights, site);
+    if (bad !== undefined) return bad;
     try {
       return tensorsToForest(payload.weights, `forest of ${site}`);
     } catch (err) {

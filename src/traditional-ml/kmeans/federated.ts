@@ -13,6 +13,7 @@ import {
   type Learner,
   type LearnerSetup,
   need,
+  nonFiniteReason,
   siteSeed,
   type TrainOutput,
 } from '../learner/learner.js';
@@ -128,7 +129,9 @@ export class KmeansAssembler implements Assembler<'weights', KmeansContribution>
     return this.#counts?.slice();
   }
 
-  collect(payload: { weights: TensorMap }): KmeansContribution | string {
+  collect(payload: { weights: TensorMap }, site = 'a site'): KmeansContribution | string {
+    const bad = nonFiniteReason(payload.weights, site);
+    if (bad !== undefined) return bad;
     const c = payload.weights['centres'];
     const n = payload.weights['counts'];
     if (c === undefined) return 'no centres';
@@ -173,6 +176,16 @@ export class KmeansAssembler implements Assembler<'weights', KmeansContribution>
         throw new VflareError(
           'AGGREGATION_FAILED',
           `k-means: clients sent seeds of different widths`,
+        );
+      }
+      // Each learner seeds its own nClusters; a different count here is a config mismatch that
+      // would otherwise surface as a misleading "too few rows" error (or a silent change of k).
+      const k = this.#k;
+      if (list.some((c) => c.centres.length !== k * width)) {
+        throw new VflareError(
+          'AGGREGATION_FAILED',
+          `k-means: sites sent ${list.map((c) => c.centres.length / width).join(', ')} seeds ` +
+            `for ${k} clusters; give tml.KmeansLearner and tml.KmeansAggregator the same nClusters`,
         );
       }
       const pooled = new Float64Array(list.reduce((a, c) => a + c.centres.length, 0));

@@ -154,3 +154,24 @@ export function need(map: TensorMap, name: string, who: string): Tensor {
 export function bySite<C>(items: ReadonlyMap<string, C>): C[] {
   return [...items.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, c]) => c);
 }
+
+/**
+ * The name of the first variable holding NaN or ±Infinity, or undefined. Servers reject such a
+ * contribution (naming the site and variable, never the values) so that one faulty or hostile
+ * site cannot turn the global model into NaN.
+ */
+export function nonFiniteVariable(map: TensorMap): string | undefined {
+  for (const [name, t] of Object.entries(map)) {
+    const d = t.data;
+    if (d instanceof Float64Array || d instanceof Float32Array) {
+      for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i] as number)) return name;
+    }
+  }
+  return undefined;
+}
+
+/** The rejection reason `collect` returns for a contribution with non-finite values. */
+export function nonFiniteReason(map: TensorMap, site: string): string | undefined {
+  const bad = nonFiniteVariable(map);
+  return bad === undefined ? undefined : `${site} sent non-finite values in "${bad}"; rejected`;
+}

@@ -16,7 +16,13 @@ import { type TensorMap, VflareError } from '../../runtime/core/index.js';
 import type { Assembler } from '../../runtime/workflows/assemble.js';
 import { makeDataset } from '../data/dataset.js';
 import { type DataSpec, loadSiteData, type RowRanges, type SiteData } from '../data/spec.js';
-import { bySite, type Learner, type LearnerSetup, type TrainOutput } from '../learner/learner.js';
+import {
+  bySite,
+  type Learner,
+  type LearnerSetup,
+  nonFiniteReason,
+  type TrainOutput,
+} from '../learner/learner.js';
 import { classifierMetrics } from '../learner/metrics.js';
 import { libsvm } from './libsvm.js';
 import { type SvmModel, type SvmOptions, svmPredict, svmScores, trainSvm } from './svm.js';
@@ -129,6 +135,8 @@ export class SvmAssembler implements Assembler<'weights', SupportSet> {
 
   collect(payload: { weights: TensorMap }, site: string, round: number): SupportSet | string {
     if (round >= 2) return `federated SVM has two rounds; round ${round} refused`;
+    const bad = nonFiniteReason(payload.weights, site);
+    if (bad !== undefined) return bad;
     try {
       return readSupport(payload.weights, `svm contribution of ${site}`);
     } catch (err) {

@@ -67,6 +67,63 @@ describe('runSimulation', () => {
     expect(seen).toEqual({ 'site-1': [1, 2], 'site-2': [1, 2], 'site-3': [1, 2] });
   });
 
+  it('gives every site its own copy of a broadcast frame encoded once for all sites', async () => {
+    // site-2 is busy with "hold" until site-1 has changed its copy of the shared "train" task
+    // in place, so site-2 takes the very same encoded frame only after that change; it must
+    // still see the server's values, and the server's model must be untouched.
+    let site1Changed!: () => void;
+    const changed = new Promise<void>((resolve) => {
+      site1Changed = resolve;
+    });
+    const seen: Record<string, number[]> = {};
+    const model = weights([1, 2, 3]);
+    let afterRound: number[] = [];
+    let echoed: Record<string, number[]> = {};
+    const summary = await runSimulation({
+      job: 'shared-frame',
+      sites: ['site-1', 'site-2'],
+      workspace: tmpWorkspace(),
+      server: serverApp(async (api) => {
+        const hold = api.sendAndWait(
+          { name: 'hold', data: null },
+          { targets: ['site-2'], order: 'any' },
+        );
+        const round = await api.broadcastAndWait(
+          { name: 'train', data: model, round: 0 },
+          { minResponses: 0 },
+        );
+        await hold;
+        if (!isKind(model, 'weights')) throw new Error('no weights');
+        afterRound = Array.from(model.weights['w']!.data);
+        echoed = Object.fromEntries(
+          [...round.results].map(([site, r]) => [
+            site,
+            isKind(r.payload, 'weights') ? Array.from(r.payload.weights['w']!.data) : [],
+          ]),
+        );
+      }),
+      clients: ({ site }) =>
+        clientApp([
+          executor(['hold'], async () => {
+            await changed;
+            return null;
+          }),
+          executor(['train'], async (task) => {
+            if (!isKind(task.payload, 'weights')) throw new Error('no weights');
+            const data = task.payload.weights['w']!.data;
+            seen[site] = Array.from(data);
+            data.fill(site === 'site-1' ? 99 : -1);
+            if (site === 'site-1') site1Changed();
+            return task.payload;
+          }),
+        ]),
+    });
+    expect(summary.status).toBe('completed');
+    expect(seen).toEqual({ 'site-1': [1, 2, 3], 'site-2': [1, 2, 3] });
+    expect(echoed).toEqual({ 'site-1': [99, 99, 99], 'site-2': [-1, -1, -1] });
+    expect(afterRound).toEqual([1, 2, 3]);
+  });
+
   it('returns failed-to-run with a safe error when an app cannot be created', async () => {
     const summary = await runSimulation({
       job: 'broken',
