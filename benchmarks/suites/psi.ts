@@ -262,7 +262,10 @@ const suite: Suite = {
       const n = quick ? 1000 : 10_000;
       const ws = await mkdtemp(join(tmpdir(), 'vflare-psi-bench-'));
       try {
-        const siteCounts = (process.env['PSI_BENCH_SITES'] ?? '3,5,10').split(',').map(Number);
+        const siteCounts = (process.env['PSI_BENCH_SITES'] ?? '3,5,10')
+          .split(',')
+          .filter(Boolean)
+          .map(Number);
         for (const t of quick ? [2, 3] : siteCounts) {
           // Site j has ids [j·n/(2t), j·n/(2t) + n): everyone shares the middle.
           const sites: Record<string, string[]> = {};

@@ -55,7 +55,8 @@ export class SplitNNController implements Workflow {
       if (!api.clients.includes(p)) {
         throw new VflareError(
           'INVALID_CONFIG',
-          `split learning: party "${p}" is not a client of this job (clients: ${api.clients.join(', ')})`,
+          `split learning: party "${p}" is not a client of this job ` +
+            `(clients: ${api.clients.join(', ')})`,
         );
       }
     }
@@ -153,7 +154,8 @@ function failIfBad(
   if (r.rc !== 'ok') {
     throw new VflareError(
       'TASK_FAILED',
-      `split learning ${phase} failed at "${site}" (${r.rc})${r.reason === undefined ? '' : `: ${r.reason}`}`,
+      `split learning ${phase} failed at "${site}" (${r.rc})` +
+        `${r.reason === undefined ? '' : `: ${r.reason}`}`,
       { context: { site } },
     );
   }
@@ -171,8 +173,8 @@ export function checkDigests(views: ReadonlyMap<string, SplitAlignmentPayload>):
     throw new VflareError(
       'PROTOCOL_ERROR',
       `split learning: the parties' intersections differ (${detail.join('; ')}); training would ` +
-        'misalign rows. PSI fast modes (Bloom or GCS filters) can admit false positives: rerun PSI ' +
-        'with a lower false-positive rate or in exact mode.',
+        'misalign rows. PSI fast modes (Bloom or GCS filters) can admit false positives: ' +
+        'rerun PSI with a lower false-positive rate or in exact mode.',
     );
   }
   const first = views.values().next().value as SplitAlignmentPayload | undefined;
@@ -181,7 +183,8 @@ export function checkDigests(views: ReadonlyMap<string, SplitAlignmentPayload>):
     const hint = normalFormHint(views);
     throw new VflareError(
       'INVALID_DATA',
-      `split learning: the intersection is empty: no record id is held by every party (${detail}); ` +
+      'split learning: the intersection is empty: no record id is held by every party ' +
+        `(${detail}); ` +
         'nothing to train on or predict. Check that every party names the same records with the ' +
         `same ids (same id column, same format)${hint === undefined ? '' : `; ${hint}`}.`,
     );

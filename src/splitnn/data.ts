@@ -63,6 +63,12 @@ export interface PartyData {
 export interface Scaling {
   readonly mean: readonly number[];
   readonly sd: readonly number[];
+  /**
+   * The CSV feature columns these statistics belong to, in order. At inference the columns are
+   * picked by these names, so a file with its columns in another order is read correctly and one
+   * missing a column is refused (instead of feeding a column to the wrong weights).
+   */
+  readonly columns?: readonly string[];
 }
 
 function resolvePath(root: string, p: string): string {
@@ -83,7 +89,8 @@ export function loadPartyData(
   if (!parsed.success) {
     throw new VflareError(
       'INVALID_CONFIG',
-      `party "${party}": data: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      `party "${party}": data: ` +
+        `${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
     );
   }
   const spec = parsed.data;
@@ -112,7 +119,8 @@ export function parseCifar10(
   if (bytes.length === 0 || bytes.length % CIFAR10_RECORD !== 0) {
     throw new VflareError(
       'INVALID_DATA',
-      `${source}: ${bytes.length} bytes is not a whole number of ${CIFAR10_RECORD}-byte CIFAR-10 records`,
+      `${source}: ${bytes.length} bytes is not a whole number of ` +
+        `${CIFAR10_RECORD}-byte CIFAR-10 records`,
     );
   }
   const n = bytes.length / CIFAR10_RECORD;
@@ -190,7 +198,7 @@ function loadCsv(
   }
   let records: string[][];
   try {
-    records = parse(text, { skip_empty_lines: true, trim: true }) as string[][];
+    records = parse(text, { bom: true, skip_empty_lines: true, trim: true }) as string[][];
   } catch (err) {
     throw new VflareError('INVALID_DATA', `party "${party}": ${path} is not valid CSV`, {
       cause: err,
@@ -208,9 +216,23 @@ function loadCsv(
   };
   const idCol = col(spec.idColumn);
   const labelCol = spec.labelColumn === undefined ? -1 : col(spec.labelColumn);
+  const trained = spec.standardize ? scaling?.columns : undefined;
+  if (trained !== undefined && spec.featureColumns === undefined) {
+    const missing = trained.filter((c) => !header.includes(c));
+    if (missing.length > 0) {
+      throw new VflareError(
+        'INVALID_DATA',
+        `party "${party}": ${path} lacks ${missing.length} feature column(s) the saved half was ` +
+          `trained on (${missing.map((c) => `"${c}"`).join(', ')}); give a file with the ` +
+          'training columns',
+      );
+    }
+  }
   const featureCols =
-    spec.featureColumns?.map(col) ??
-    header.map((_, i) => i).filter((i) => i !== idCol && i !== labelCol);
+    (trained !== undefined && spec.featureColumns === undefined
+      ? trained
+      : spec.featureColumns
+    )?.map(col) ?? header.map((_, i) => i).filter((i) => i !== idCol && i !== labelCol);
   const rows = records.slice(1);
   const ids: string[] = [];
   const x = new Float32Array(rows.length * featureCols.length);
@@ -219,7 +241,8 @@ function loadCsv(
     if (r.length !== header.length) {
       throw new VflareError(
         'INVALID_DATA',
-        `party "${party}": ${path} line ${i + 2} has ${r.length} fields, the header has ${header.length}`,
+        `party "${party}": ${path} line ${i + 2} has ${r.length} fields, ` +
+          `the header has ${header.length}`,
       );
     }
     ids.push(r[idCol] as string);
@@ -263,7 +286,8 @@ function loadCsv(
           `was trained on ${scaling.mean.length}`,
       );
     }
-    used = standardize(x, featureCols.length, scaling);
+    const stats = standardize(x, featureCols.length, scaling);
+    used = { ...stats, columns: featureCols.map((c) => header[c] as string) };
   }
   let max = -1;
   for (const v of y) max = Math.max(max, v);

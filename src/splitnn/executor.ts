@@ -460,7 +460,8 @@ export class SplitNNExecutor implements Executor {
             reject(
               new VflareError(
                 'TASK_TIMEOUT',
-                `feature party "${ctx.site}": the label party sent nothing for ${idleMs} ms; stopping`,
+                `feature party "${ctx.site}": the label party sent nothing ` +
+                  `for ${idleMs} ms; stopping`,
               ),
             );
           }
@@ -755,7 +756,8 @@ function checkPositions(
     if (p < 0 || p >= session.count) {
       throw new VflareError(
         'PROTOCOL_ERROR',
-        `feature party "${site}": batch position ${i} is not one of the ${session.count} aligned rows`,
+        `feature party "${site}": batch position ${i} is not one of the ` +
+          `${session.count} aligned rows`,
       );
     }
     if (phase === 'train' && session.isTrain[p] !== 1) {
@@ -818,7 +820,8 @@ function readHalfDoc(path: string, site: string): Record<string, unknown> {
   if (doc.site !== site) {
     throw new VflareError(
       'INVALID_DATA',
-      `party "${site}": ${path} is the half of "${String(doc.site)}"; each party loads only its own`,
+      `party "${site}": ${path} is the half of "${String(doc.site)}"; ` +
+        'each party loads only its own',
     );
   }
   return doc;

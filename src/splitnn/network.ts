@@ -136,7 +136,8 @@ export class Network {
     if (!parsed.success) {
       throw new VflareError(
         'INVALID_CONFIG',
-        `network "${name}": ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+        `network "${name}": ` +
+          `${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
       );
     }
     this.spec = parsed.data;

@@ -372,7 +372,8 @@ export class LabelParty {
         for (const t of out.values()) t.dispose();
         throw new VflareError(
           'PROTOCOL_ERROR',
-          `label party: activations from "${p}" have ${a === undefined ? 'no' : a.length} values, ` +
+          `label party: activations from "${p}" ` +
+            `have ${a === undefined ? 'no' : a.length} values, ` +
             `expected ${batch * width} (${batch} × ${width})`,
           { context: { party: p } },
         );

@@ -52,7 +52,8 @@ export async function initBackend(
   if (!PREFERENCES.includes(preference)) {
     throw new VflareError(
       'INVALID_ARGUMENT',
-      `TensorFlow.js backend: expected one of ${PREFERENCES.join(', ')}, got "${String(preference)}"`,
+      `TensorFlow.js backend: expected one of ${PREFERENCES.join(', ')}, ` +
+        `got "${String(preference)}"`,
     );
   }
   if (pending === undefined || pendingPreference !== preference) {

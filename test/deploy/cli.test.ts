@@ -101,3 +101,30 @@ describe('vflare admin (one-shot)', () => {
     expect(d.errors()).toMatch(/is a site kit, but an admin kit is needed/);
   });
 });
+
+describe('vflare admin (console)', () => {
+  it('runs every piped command in order and counts the failed ones', async () => {
+    const { Readable } = await import('node:stream');
+    const { Session } = await import('../../src/deploy/admin/session.js');
+    const { runConsole } = await import('../../src/deploy/admin/console.js');
+    const session = await Session.open(join(dir, 'kits', 'root'), { port: server.port });
+    const p = io();
+    try {
+      const failures = await runConsole(session, {
+        // All lines arrive at once, while the first command is still running.
+        input: Readable.from(['check_status\nlist_jobs -m 1\nbogus\n\nget_job_meta x\nbye\n']),
+        out: p.out,
+        err: p.err,
+        json: true,
+      });
+      expect(failures).toBe(2);
+    } finally {
+      session.close();
+    }
+    const lines = p.text().trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ project: 'cli' });
+    expect(JSON.parse(lines[1]!)).toEqual([]);
+    expect(p.errors()).toMatch(/unknown command "bogus"[\s\S]*no job with id x/);
+  });
+});

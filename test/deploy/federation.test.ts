@@ -215,6 +215,33 @@ describe('a deployed federation over gRPC and mutual TLS', () => {
     const rec = await admin.getJobMeta(id);
     expect(rec.status).toBe('finished:can-not-schedule');
     expect(rec.reason).toMatch(/after 3 attempts: .*minClients is 4 \(site-4 offline\)/);
+    // While it waited, the record said what for (get_job_meta of a waiting job used not to).
+    expect(rec.scheduleProblem).toMatch(/minClients is 4 \(site-4 offline\)/);
+  });
+
+  it("names the user's folder, not the server's copy, when a submitted job is invalid", async () => {
+    const job = join(dir, 'no-meta');
+    await cp(HELLO, job, { recursive: true });
+    await rm(join(job, 'meta.json'));
+    const err = await admin.submitJob(job).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toContain(`submit_job ${job}: the job is invalid`);
+    expect((err as Error).message).toMatch(/meta\.json: missing/);
+    expect((err as Error).message).not.toMatch(/vflare-submit|vflare-sign/);
+    await expect(admin.submitJob(join(dir, 'no-such-job'))).rejects.toThrow(
+      /submit_job .*no-such-job: no such job folder/,
+    );
+  });
+
+  it('refuses to start a site whose kit names another site than its certificate', async () => {
+    const wrong = join(dir, 'wrong-name');
+    await cp(kits.siteKits['site-1']!, wrong, { recursive: true });
+    const cfgPath = join(wrong, 'startup/kit.json');
+    const cfg = JSON.parse(await readFile(cfgPath, 'utf8'));
+    await writeFile(cfgPath, JSON.stringify({ ...cfg, name: 'site-2' }));
+    await expect(
+      ClientProcess.start({ kitDir: wrong, registry, host: 'localhost', port: server.port }),
+    ).rejects.toThrow(/names the party "site-2" but its certificate is for "site-1"/);
   });
 
   it('completes the rounds with minClients when a site is killed mid-round', async () => {

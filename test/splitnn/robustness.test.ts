@@ -58,6 +58,21 @@ describe('bad input to split learning', () => {
     );
   });
 
+  it('reads inference columns by their training names, whatever their order in the file', () => {
+    const dir = tmp();
+    writeFileSync(join(dir, 'train.csv'), 'id,x,y\na,1,10\nb,3,30\n');
+    const trained = loadPartyData({ format: 'csv', path: 'train.csv' }, dir, 'bank');
+    expect(trained.scaling?.columns).toEqual(['x', 'y']);
+    // Spreadsheet exports often start with a UTF-8 byte-order mark; PSI's loader skips it too.
+    writeFileSync(join(dir, 'new.csv'), '\ufeffy,id,x\n30,c,1\n');
+    const fresh = loadPartyData({ format: 'csv', path: 'new.csv' }, dir, 'bank', trained.scaling);
+    expect(Array.from(fresh.features?.data ?? [])).toEqual([-1, 1]);
+    writeFileSync(join(dir, 'short.csv'), 'id,y,z\nc,30,5\n');
+    expect(() =>
+      loadPartyData({ format: 'csv', path: 'short.csv' }, dir, 'bank', trained.scaling),
+    ).toThrow(/party "bank": .*short.csv lacks 1 feature column\(s\) .*\("x"\)/);
+  });
+
   it('refuses a party whose data repeats an id, with the count and not the id', () => {
     const run = () => rowIndexFor(['a', 'b'], ['b', 'secret-a', 'a', 'b', 'b'], 'insurer');
     expect(run).toThrow(/party "insurer": its data lists 2 id\(s\) more than once/);

@@ -2,11 +2,15 @@
  * `vflare admin KIT [COMMAND ARGS…] [--json]`: one admin command (exit code 0 on success), or an
  * interactive console when no command is given.
  */
-import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
-import { CONSOLE_HELP, parseCommand, renderText, runCommand } from '../../deploy/admin/console.js';
+import {
+  CONSOLE_HELP,
+  parseCommand,
+  renderText,
+  runCommand,
+  runConsole,
+} from '../../deploy/admin/console.js';
 import { Session } from '../../deploy/admin/session.js';
-import { isVflareError } from '../../runtime/core/errors.js';
 import { cliIo, setExitCode } from '../main.js';
 
 export function register(program: Command): void {
@@ -35,26 +39,18 @@ export function register(program: Command): void {
             io.out(`${flags.json ? JSON.stringify(result) : renderText(cmd, result)}\n`);
             return;
           }
-          const rl = createInterface({ input: process.stdin, output: process.stdout });
           io.out(
-            `connected as ${session.kit.config.name}; commands:\n${CONSOLE_HELP}\nbye to leave\n`,
+            `connected as ${session.kit.config.name}; commands:\n${CONSOLE_HELP}\n` +
+              'bye (or exit, quit) to leave\n',
           );
-          for (;;) {
-            const line = (await rl.question('> ').catch(() => 'bye')).trim();
-            if (line === '') continue;
-            if (line === 'bye' || line === 'exit') break;
-            const [name, ...rest] = line.split(/\s+/);
-            try {
-              const cmd = parseCommand(name!, rest);
-              const result = await runCommand(session, cmd);
-              io.out(`${flags.json ? JSON.stringify(result) : renderText(cmd, result)}\n`);
-              if (cmd.name === 'shutdown') break;
-            } catch (err) {
-              io.err(`error: ${isVflareError(err) ? err.message : String(err)}\n`);
-              setExitCode(1);
-            }
-          }
-          rl.close();
+          const failures = await runConsole(session, {
+            input: process.stdin,
+            ...(process.stdin.isTTY ? { output: process.stdout } : {}),
+            out: io.out,
+            err: io.err,
+            json: flags.json === true,
+          });
+          if (failures > 0) setExitCode(1);
         } finally {
           session.close();
         }

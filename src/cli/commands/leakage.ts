@@ -77,11 +77,13 @@ export function register(program: Command): void {
       io.out(`\n${formatTable(head, rows)}\n`);
       if (!report.differentiallyPrivate) {
         io.out(
-          `\nnote: ${report.noise.type} is not differentially private (no clipping, no accounting)\n`,
+          `\nnote: ${report.noise.type} is not differentially private ` +
+            '(no clipping, no accounting)\n',
         );
       }
       io.out(
-        `\nreport: ${out}/leakage-sweep.json, leakage-vs-noise.svg, leakage-per-round.svg, images/\n`,
+        `\nreport: ${out}/leakage-sweep.json, leakage-vs-noise.svg, ` +
+          'leakage-per-round.svg, images/\n',
       );
     });
   leakage

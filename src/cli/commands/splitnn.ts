@@ -51,7 +51,8 @@ export function toPredictJob(
     if (!known.has(site) || site === 'server') {
       throw new VflareError(
         'INVALID_ARGUMENT',
-        `--site ${site}: not a site of this job (sites: ${[...known].filter((k) => k !== 'server').join(', ')})`,
+        `--site ${site}: not a site of this job ` +
+          `(sites: ${[...known].filter((k) => k !== 'server').join(', ')})`,
       );
     }
   }
@@ -98,6 +99,15 @@ export function toPredictJob(
             string,
             unknown
           >;
+          if (base['format'] !== 'csv') {
+            // Swapping only the path of an IDX or CIFAR-10 source would keep its old records.
+            throw new VflareError(
+              'INVALID_ARGUMENT',
+              `--site ${site}: this site's split-learning data is "${String(base['format'])}", ` +
+                'not CSV; --site replaces CSV sources only. Edit the data arguments of a copy of ' +
+                'the job instead',
+            );
+          }
           // New records carry no labels: the label party only needs their ids (and features).
           const { labelColumn: _unused, ...rest } = base;
           splitArgs['data'] = { ...rest, path: csv };

@@ -128,3 +128,54 @@ export function renderText(cmd: ConsoleCommand, result: unknown): string {
   if (typeof result === 'string') return result;
   return JSON.stringify(result, null, 2);
 }
+
+export interface ConsoleIo {
+  readonly input: NodeJS.ReadableStream;
+  /** Where the prompt goes (a terminal); omit for none. */
+  readonly output?: NodeJS.WritableStream;
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+  readonly json: boolean;
+}
+
+/**
+ * The interactive console: one command per line until `bye`/`exit`/`quit`, end of input or
+ * `shutdown`. Returns how many commands failed. Lines are read through readline's iterator,
+ * which buffers them, so piped input runs every command in order (a question() loop dropped
+ * the lines that arrived while a command was running).
+ */
+export async function runConsole(session: Session, io: ConsoleIo): Promise<number> {
+  const { createInterface } = await import('node:readline');
+  const rl = createInterface({
+    input: io.input,
+    ...(io.output === undefined ? {} : { output: io.output }),
+    terminal: false,
+  });
+  let failures = 0;
+  const prompt = (): void => {
+    if (io.output !== undefined) io.output.write('> ');
+  };
+  prompt();
+  try {
+    for await (const raw of rl) {
+      const line = raw.trim();
+      if (line === 'bye' || line === 'exit' || line === 'quit') break;
+      if (line !== '') {
+        const [name, ...rest] = line.split(/\s+/);
+        try {
+          const cmd = parseCommand(name!, rest);
+          const result = await runCommand(session, cmd);
+          io.out(`${io.json ? JSON.stringify(result) : renderText(cmd, result)}\n`);
+          if (cmd.name === 'shutdown') break;
+        } catch (err) {
+          failures += 1;
+          io.err(`error: ${err instanceof VflareError ? err.message : String(err)}\n`);
+        }
+      }
+      prompt();
+    }
+  } finally {
+    rl.close();
+  }
+  return failures;
+}

@@ -86,7 +86,7 @@ export class Session {
     } catch (err) {
       const e = err as grpc.ServiceError;
       const { host, port } = this.kit.config.server;
-      const why = e.details || e.message;
+      const why = tidyGrpcReason(e.details || e.message);
       throw new VflareError(
         'PEER_FAILED',
         e.code === UNAVAILABLE || e.code === DEADLINE_EXCEEDED
@@ -179,4 +179,21 @@ export class Session {
       await new Promise((r) => setTimeout(r, pollMs));
     }
   }
+}
+
+/**
+ * grpc-js connection errors are long ("No connection established. Last error: …. Resolution
+ * note: "): keep the cause and, for a TLS failure, say what usually causes it.
+ */
+export function tidyGrpcReason(details: string): string {
+  const last = /Last error: (?:Error: )?(.*?)(?:\. Resolution note:.*)?$/s.exec(details);
+  const cause = (last?.[1] ?? details).trim();
+  if (/certificate|ssl|tls|handshake|alert/i.test(cause)) {
+    return (
+      `TLS handshake failed (${cause}): the server and this kit do not trust each other; ` +
+      'check that the kit comes from this federation (same project, same root CA) ' +
+      'and has not expired'
+    );
+  }
+  return cause;
 }

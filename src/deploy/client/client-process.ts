@@ -16,6 +16,7 @@ import {
   type SitePolicy,
   safeMessage,
   silentLogger,
+  VflareError,
 } from '../../runtime/core/index.js';
 import { ClientRunner } from '../../runtime/engine/index.js';
 import {
@@ -30,6 +31,7 @@ import { writeFolderFiles } from '../files.js';
 import { FederationClient } from '../grpc/client.js';
 import { linkSettings } from '../grpc/link.js';
 import type { ServerControl } from '../grpc/protocol.js';
+import { kitProblem } from '../provision/identity.js';
 import { loadKit, type StartupKit } from '../provision/kit.js';
 import { verifyJobFolder } from '../signing/signing.js';
 
@@ -94,6 +96,9 @@ export class ClientProcess {
   /** Loads the kit and connects; resolves once the server accepted the site. */
   static async start(options: ClientProcessOptions): Promise<ClientProcess> {
     const kit = await loadKit(options.kitDir, 'site');
+    const problem = kitProblem(kit);
+    if (problem !== null)
+      throw new VflareError('INVALID_CONFIG', `site kit ${kit.dir}: ${problem}`);
     const siteConfig = await readSiteConfig(join(kit.dir, 'local'), 'site');
     const registry = options.registry ?? (await import('../../components.js')).defaultRegistry();
     const client = new ClientProcess(kit, registry, siteConfig, options);

@@ -107,7 +107,8 @@ export class Reassembler {
       if (total > this.#o.maxMessageBytes) {
         throw new VflareError(
           'MESSAGE_TOO_BIG',
-          `incoming message of ${total} bytes exceeds the limit of ${this.#o.maxMessageBytes} bytes`,
+          `incoming message of ${total} bytes exceeds the limit of ` +
+            `${this.#o.maxMessageBytes} bytes`,
         );
       }
       // A one-chunk message: a plain view, no copy (the chunk buffer is ours alone).

@@ -54,6 +54,8 @@ const recordSchema = z.object({
   startTime: z.string().optional(),
   endTime: z.string().optional(),
   scheduleCount: z.number().int().nonnegative(),
+  /** Why the last scheduling attempt did not start the job (offline sites, short resources). */
+  scheduleProblem: z.string().optional(),
   /** Per-party deploy outcome: 'ok' or the reason it failed. */
   deployDetail: z.record(z.string(), z.string()),
   /** Sites the job was deployed to. */

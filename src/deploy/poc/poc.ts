@@ -125,7 +125,8 @@ export async function pocStart(options: PocStartOptions): Promise<PocState> {
   if (running.length > 0) {
     throw new VflareError(
       'INVALID_ARGUMENT',
-      `the POC in ${dir} is already running (${running.map((p) => `${p.party} pid ${p.pid}`).join(', ')}); ` +
+      `the POC in ${dir} is already running ` +
+        `(${running.map((p) => `${p.party} pid ${p.pid}`).join(', ')}); ` +
         `run vflare poc stop ${dir} first`,
     );
   }

@@ -56,3 +56,42 @@ export function chainProblem(
   if (new Date(cert.validTo).getTime() < now.getTime()) return 'the certificate has expired';
   return null;
 }
+
+/**
+ * Why a site or server kit cannot work, or null: its certificate must name the party the kit
+ * configures (CN = name, OU = its role) and chain to the kit's root CA, now. A party checks this
+ * at start so that a mixed-up or edited kit fails at once with the reason, instead of being
+ * refused by the server (or by every site) on every reconnect attempt.
+ */
+export function kitProblem(
+  kit: { readonly config: { kind: string; name: string }; certPem: string; rootCaPem: string },
+  now: Date = new Date(),
+): string | null {
+  let cert: X509Certificate;
+  let root: X509Certificate;
+  try {
+    cert = new X509Certificate(kit.certPem);
+    root = new X509Certificate(kit.rootCaPem);
+  } catch {
+    return 'startup/cert.pem or startup/rootCA.pem is not a PEM certificate';
+  }
+  const chain = chainProblem(cert, root, now);
+  if (chain !== null) return `startup/cert.pem: ${chain}`;
+  let id: CertIdentity;
+  try {
+    id = identityOf(cert);
+  } catch (err) {
+    return `startup/cert.pem: ${(err as Error).message}`;
+  }
+  const role = kit.config.kind === 'site' ? 'client' : kit.config.kind;
+  if (id.role !== role && !(kit.config.kind === 'admin' && isAdminRole(id.role))) {
+    return `startup/cert.pem is a ${id.role} certificate, but the kit is a ${kit.config.kind} kit`;
+  }
+  if (id.name !== kit.config.name) {
+    return (
+      `startup/kit.json names the party "${kit.config.name}" but its certificate is ` +
+      `for "${id.name}"; use the kit vflare provision wrote for "${kit.config.name}"`
+    );
+  }
+  return null;
+}

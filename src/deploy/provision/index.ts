@@ -1,4 +1,4 @@
-export { type CertIdentity, chainProblem, identityOf } from './identity.js';
+export { type CertIdentity, chainProblem, identityOf, kitProblem } from './identity.js';
 export {
   KIT_FILES,
   KIT_FORMAT,

@@ -148,7 +148,8 @@ export async function loadKit(dir: string, expect?: KitKind): Promise<StartupKit
   if (expect !== undefined && parsed.data.kind !== expect) {
     throw new VflareError(
       'INVALID_CONFIG',
-      `${abs} is a ${parsed.data.kind} kit, but ${expect === 'admin' ? 'an' : 'a'} ${expect} kit is needed here`,
+      `${abs} is a ${parsed.data.kind} kit, ` +
+        `but ${expect === 'admin' ? 'an' : 'a'} ${expect} kit is needed here`,
     );
   }
   return {

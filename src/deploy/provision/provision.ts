@@ -173,7 +173,10 @@ export function parseSites(text: string): SiteSpec[] {
   });
 }
 
-/** Parses `alice@a.org:lead:orgA,bob`: a comma list of `NAME[:ROLE[:ORG]]` (role default project-admin). */
+/**
+ * Parses `alice@a.org:lead:orgA,bob`: a comma list of `NAME[:ROLE[:ORG]]` (role default
+ * project-admin).
+ */
 export function parseAdmins(text: string): AdminSpec[] {
   return splitList(text).map((item) => {
     const [name, role = 'project-admin', org] = item.split(':');

@@ -92,7 +92,9 @@ export function place(
     const why = missing.length > 0 ? ` (${missing.join('; ')})` : '';
     return {
       ok: false,
-      reason: `${sites.length} of the job's sites are online with resources, minClients is ${req.minClients}${why}`,
+      reason:
+        `${sites.length} of the job's sites are online with resources, ` +
+        `minClients is ${req.minClients}${why}`,
     };
   }
   return { ok: true, sites };

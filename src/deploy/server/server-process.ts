@@ -39,7 +39,7 @@ import {
   type JobRunStatus,
   JobStore,
 } from '../jobstore/store.js';
-import type { CertIdentity } from '../provision/identity.js';
+import { type CertIdentity, kitProblem } from '../provision/identity.js';
 import { loadKit, type StartupKit } from '../provision/kit.js';
 import { isAdminRole } from '../provision/pki.js';
 import { ResourceLedger, Scheduler } from '../scheduler/scheduler.js';
@@ -150,6 +150,10 @@ export class ServerProcess {
   /** Loads the kit and the job store, starts listening and scheduling. */
   static async start(options: ServerProcessOptions): Promise<ServerProcess> {
     const kit = await loadKit(options.kitDir, 'server');
+    const problem = kitProblem(kit);
+    if (problem !== null) {
+      throw new VflareError('INVALID_CONFIG', `server kit ${kit.dir}: ${problem}`);
+    }
     const log = (options.logger ?? silentLogger).child({ site: 'server' });
     const store = await JobStore.open(options.storeDir ?? join(kit.dir, 'workspace', 'jobs'), log);
     const registry = options.registry ?? (await import('../../components.js')).defaultRegistry();
@@ -233,7 +237,8 @@ export class ServerProcess {
       for (const d of decisions) {
         if (d.kind === 'start') this.#launch(d.jobId, d.sites);
         else if (d.kind === 'retry') {
-          await this.store.update(d.jobId, { scheduleCount: d.count });
+          // Kept on the record so `get_job_meta` tells a waiting user what the job waits for.
+          await this.store.update(d.jobId, { scheduleCount: d.count, scheduleProblem: d.reason });
           this.#log.info({ job: d.jobId, reason: d.reason }, 'job not schedulable yet; will retry');
         } else {
           this.#log.warn({ job: d.jobId, reason: d.reason }, 'job cannot be scheduled');
@@ -526,7 +531,10 @@ export class ServerProcess {
     try {
       await writeFolderFiles(tmp, files);
       const verified = await verifyJobFolder(tmp, this.kit.rootCaPem);
-      if (!verified.ok) throw new VflareError('INVALID_JOB', verified.reason);
+      if (!verified.ok) {
+        this.#log.warn({ who: user.name, reason: verified.reason }, 'job submission refused');
+        throw new VflareError('INVALID_JOB', verified.reason);
+      }
       const { job } = await loadJob(tmp, this.#registry).catch((err: unknown) => {
         // The loader names the job by its folder, here a temporary one: say "the job" instead.
         if (err instanceof VflareError) {

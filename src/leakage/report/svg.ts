@@ -70,7 +70,8 @@ export function lineChart(o: ChartOptions): string {
   const sy = (y: number, r: [number, number]) =>
     H - m.b - ((y - r[0]) / (r[1] - r[0])) * (H - m.t - m.b);
   const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" ` +
+      'font-family="sans-serif" font-size="12">',
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${esc(o.title)}</text>`,
     `<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="black"/>`,
@@ -91,17 +92,21 @@ export function lineChart(o: ChartOptions): string {
       out.push(`<text x="${W - m.r + 6}" y="${sy(t, y2r) + 4}">${fmt(t)}</text>`);
     }
     out.push(
-      `<text transform="translate(${W - 18},${(H - m.b + m.t) / 2}) rotate(90)" text-anchor="middle">${esc(o.y2Label)}</text>`,
+      `<text transform="translate(${W - 18},${(H - m.b + m.t) / 2}) rotate(90)" ` +
+        `text-anchor="middle">${esc(o.y2Label)}</text>`,
     );
   }
   out.push(
-    `<text x="${(W - m.r + m.l) / 2}" y="${H - m.b + 36}" text-anchor="middle">${esc(o.xLabel)}</text>`,
-    `<text transform="translate(18,${(H - m.b + m.t) / 2}) rotate(-90)" text-anchor="middle">${esc(o.yLabel)}</text>`,
+    `<text x="${(W - m.r + m.l) / 2}" y="${H - m.b + 36}" ` +
+      `text-anchor="middle">${esc(o.xLabel)}</text>`,
+    `<text transform="translate(18,${(H - m.b + m.t) / 2}) rotate(-90)" ` +
+      `text-anchor="middle">${esc(o.yLabel)}</text>`,
   );
   for (const h of o.hLines ?? []) {
     const y = sy(h.y, yr);
     out.push(
-      `<line x1="${m.l}" y1="${y}" x2="${W - m.r}" y2="${y}" stroke="#888" stroke-dasharray="2,3"/>`,
+      `<line x1="${m.l}" y1="${y}" x2="${W - m.r}" y2="${y}" ` +
+        'stroke="#888" stroke-dasharray="2,3"/>',
       `<text x="${W - m.r - 4}" y="${y - 4}" text-anchor="end" fill="#555">${esc(h.label)}</text>`,
     );
   }
@@ -116,13 +121,15 @@ export function lineChart(o: ChartOptions): string {
     out.push(`<path d="${d.join(' ')}" fill="none" stroke="${colour}" stroke-width="2"${dash}/>`);
     for (const p of pts) {
       out.push(
-        `<circle cx="${sx(p[0]).toFixed(1)}" cy="${sy(p[1], r).toFixed(1)}" r="3.5" fill="${colour}"/>`,
+        `<circle cx="${sx(p[0]).toFixed(1)}" cy="${sy(p[1], r).toFixed(1)}" ` +
+          `r="3.5" fill="${colour}"/>`,
       );
     }
     const lx = m.l + (i % 3) * ((W - m.l - m.r) / 3);
     const ly = H - 30 + Math.floor(i / 3) * 16;
     out.push(
-      `<line x1="${lx}" y1="${ly - 4}" x2="${lx + 22}" y2="${ly - 4}" stroke="${colour}" stroke-width="2"${dash}/>`,
+      `<line x1="${lx}" y1="${ly - 4}" x2="${lx + 22}" y2="${ly - 4}" ` +
+        `stroke="${colour}" stroke-width="2"${dash}/>`,
       `<text x="${lx + 28}" y="${ly}">${esc(s.name)}</text>`,
     );
   });

@@ -112,7 +112,8 @@ export async function runSweep(o: SweepOptions): Promise<SweepReport> {
     throw new VflareError(
       'INVALID_JOB',
       `sweep: the job needs a client result filter with id "${noiseId}" of type ` +
-        `${Object.keys(STRENGTH).join(' or ')}${noise === undefined ? '' : ` (found ${noise.type})`}`,
+        `${Object.keys(STRENGTH).join(' or ')}` +
+        `${noise === undefined ? '' : ` (found ${noise.type})`}`,
     );
   }
   const { arg, dp } = STRENGTH[noise.type]!;

@@ -82,7 +82,10 @@ export function isVflareError(value: unknown): value is VflareError {
   );
 }
 
-/** A message safe to send to another party or log: never a stack, never a non-vflare error's text. */
+/**
+ * A message safe to send to another party or log: never a stack, never a non-vflare error's
+ * text.
+ */
 export function safeMessage(err: unknown): string {
   if (isVflareError(err)) return `${err.code}: ${err.message}`;
   if (err instanceof Error) return `${err.name}`;

@@ -1,5 +1,6 @@
 export * from './app.js';
 export * from './assert.js';
+export * from './component.js';
 export * from './context.js';
 export * from './controller.js';
 export * from './errors.js';
@@ -8,4 +9,3 @@ export * from './filter.js';
 export * from './logger.js';
 export * from './messages.js';
 export * from './peer.js';
-export * from './component.js';

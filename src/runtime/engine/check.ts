@@ -25,7 +25,10 @@ function tensorMapProblem(value: unknown, label: string): string | undefined {
     }
     const n = (shape as number[]).reduce((a, b) => a * b, 1);
     if (n !== (data as ArrayLike<number>).length) {
-      return `${label}.${key} with ${(data as ArrayLike<number>).length} values for shape [${shape.join(', ')}]`;
+      return (
+        `${label}.${key} with ${(data as ArrayLike<number>).length} values ` +
+        `for shape [${shape.join(', ')}]`
+      );
     }
   }
   return undefined;

@@ -23,8 +23,9 @@ export function chainFor(
 }
 
 /**
- * Applies `chain` in order (`context` is only built when a filter runs). A payload of `null` passes untouched (nothing to filter). A filter
- * that throws, or returns something that is not a payload, stops the chain with a safe reason.
+ * Applies `chain` in order (`context` is only built when a filter runs). A payload of `null`
+ * passes untouched (nothing to filter). A filter that throws, or returns something that is not
+ * a payload, stops the chain with a safe reason.
  */
 export async function applyFilters(
   chain: readonly FilterBinding[],

@@ -728,7 +728,8 @@ export class ServerEngine {
     if (list === undefined || list.length === 0) {
       throw new VflareError(
         'INVALID_ARGUMENT',
-        `task "${name}": no targets (${targets === undefined ? 'the job has no clients' : 'empty list'})`,
+        `task "${name}": no targets ` +
+          `(${targets === undefined ? 'the job has no clients' : 'empty list'})`,
       );
     }
     return list;

@@ -6,10 +6,10 @@
  *
  * Why our own learner: ml-cart / ml-random-forest search splits over every sorted value pair and
  * took ~17 s per tree on 10,000 × 20 (118 ms on 569 × 30; issue 4's measurement): quadratic
- * growth. Binning each feature once into ≤ 64 quantile bins (uint8 codes) makes a node's split search one pass
- * over its rows per candidate feature plus a scan of the bins (the "hist" method of XGBoost and
- * LightGBM), so a tree costs O(rows × depth × features tried): ~80 ms per depth-8 tree on
- * 10,000 × 20 here, all features tried, on a busy 2-core machine.
+ * growth. Binning each feature once into ≤ 64 quantile bins (uint8 codes) makes a node's split
+ * search one pass over its rows per candidate feature plus a scan of the bins (the "hist" method
+ * of XGBoost and LightGBM), so a tree costs O(rows × depth × features tried): ~80 ms per depth-8
+ * tree on 10,000 × 20 here, all features tried, on a busy 2-core machine.
  *
  * What a forest carries: split feature and raw-value threshold per internal node and a class
  * probability vector per leaf. Node row counts, gradient/hessian sums and impurities are never
