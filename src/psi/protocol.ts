@@ -232,7 +232,8 @@ export class PsiClient {
     if (items.length === 0) {
       throw new VflareError(
         'INVALID_ARGUMENT',
-        'PSI client items: the set is empty; an empty set has an empty intersection, no protocol run is needed',
+        'PSI client items: the set is empty; an empty set has an empty intersection, ' +
+          'no protocol run is needed',
       );
     }
     const elements = await this.#cipher.encryptItems(items);
