@@ -17,6 +17,7 @@ interface SimulateFlags {
   readonly sites?: string;
   readonly seed?: string;
   readonly siteConfig?: string;
+  readonly dataDir?: string;
   readonly logLevel?: string;
   readonly deadSiteGrace?: string;
 }
@@ -109,6 +110,10 @@ export function register(program: Command): void {
       '--site-config <dir>',
       'folder of <site>.json site configs (data root, privacy filters)',
     )
+    .option(
+      '--data-dir <dir>',
+      "full data set for a job that declares one (meta.json dataDir), e.g. Fashion-MNIST's IDX files",
+    )
     .option('--dead-site-grace <seconds>', 'a site silent this long is dead (default: 30)')
     .option('--log-level <level>', 'debug, info, warn or error (default: warn, or LOG_LEVEL)')
     .addHelpText(
@@ -122,6 +127,7 @@ Examples:
   vflare simulate examples/hello-stats
   vflare simulate my-job --workspace /tmp/ws --sites site-1,site-2 --seed 7
   vflare simulate my-job --site-config sites/   # sites/<site>.json: dataRoot, privacy filters
+  vflare simulate examples/linear-fashion --data-dir /data/fashion-mnist   # full IDX files
 `,
     )
     .action(async (jobDir: string, flags: SimulateFlags) => {
@@ -152,6 +158,7 @@ Examples:
           ...(sites === undefined ? {} : { sites }),
           ...(seed === undefined ? {} : { seed }),
           ...(flags.siteConfig === undefined ? {} : { siteConfigDir: flags.siteConfig }),
+          ...(flags.dataDir === undefined ? {} : { dataDir: flags.dataDir }),
           ...(grace === undefined ? {} : { simulation: { deadSiteGraceMs: grace } }),
           onWorkspace: (ws) => io.out(`workspace: ${ws}\n`),
           onProgress: (done, total, workflow) => {

@@ -12,6 +12,11 @@ export interface ComponentEnv {
   readonly site: string;
   /** Relative data paths in arguments resolve against this folder at this site. */
   readonly dataRoot: string;
+  /**
+   * Folders the site's operator granted to this run besides the data root (e.g. `vflare
+   * simulate --data-dir`); data paths may also resolve inside them.
+   */
+  readonly trustedDataDirs?: readonly string[];
   /** The job folder (configuration only). */
   readonly jobDir: string;
   /** This party's output folder for the job. */

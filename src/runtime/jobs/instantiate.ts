@@ -34,6 +34,10 @@ export interface PartyEnv {
   readonly seed: number;
   readonly logger: Logger;
   readonly registry: ComponentRegistry;
+  /** Job variables after the operator's overrides (default: meta.json `vars`). */
+  readonly vars?: Readonly<Record<string, string>>;
+  /** Folders the operator granted besides the data root (`--data-dir`). */
+  readonly trustedDataDirs?: readonly string[];
 }
 
 /** Creates the components of one app config, lazily and by id, for one party. */
@@ -44,7 +48,7 @@ class Assembly {
   readonly #making = new Set<string>();
   readonly #overrides: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   readonly #where: string;
-  readonly #vars: { site: string; job: string };
+  readonly #vars: Readonly<Record<string, string>>;
   readonly env: ComponentEnv;
 
   constructor(
@@ -56,11 +60,12 @@ class Assembly {
   ) {
     this.#where = where;
     this.#overrides = overrides;
-    this.#vars = { site: party.site, job: job.meta.name };
+    this.#vars = { ...(party.vars ?? job.meta.vars ?? {}), site: party.site, job: job.meta.name };
     for (const c of components) if (c.id !== undefined) this.#byId.set(c.id, c);
     this.env = {
       site: party.site,
       dataRoot: party.dataRoot,
+      ...(party.trustedDataDirs === undefined ? {} : { trustedDataDirs: party.trustedDataDirs }),
       jobDir: party.jobDir,
       workspace: party.workspace,
       seed: party.seed,

@@ -9,13 +9,14 @@ import { VflareError } from '../core/errors.js';
 
 /** Resolves a data path from a component's args at the site instantiating it. */
 export function resolveDataPath(
-  env: Pick<ComponentEnv, 'dataRoot' | 'site'>,
+  env: Pick<ComponentEnv, 'dataRoot' | 'site' | 'trustedDataDirs'>,
   path: string,
 ): string {
   const root = resolve(env.dataRoot);
   const full = resolve(root, path);
-  const rel = relative(root, full);
-  if (isAbsolute(path) || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+  // A folder the operator granted (`--data-dir`) is trusted as given, absolute or not.
+  if ((env.trustedDataDirs ?? []).some((dir) => inside(resolve(dir), full))) return full;
+  if (isAbsolute(path) || !inside(root, full)) {
     throw new VflareError(
       'INVALID_CONFIG',
       `data path "${path}" leaves the data root of site ${env.site}; give a path relative to ` +
@@ -24,4 +25,9 @@ export function resolveDataPath(
     );
   }
   return full;
+}
+
+function inside(root: string, full: string): boolean {
+  const rel = relative(root, full);
+  return !(rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel));
 }

@@ -24,6 +24,11 @@ const appName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'an app name uses letters, digits, ".", "_" or "-"');
 
+const varName = z
+  .string()
+  .regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'a variable name uses letters, digits and "_"')
+  .refine((n) => n !== 'site' && n !== 'job', '"site" and "job" are reserved');
+
 export const jobMetaSchema = z.strictObject({
   name: z
     .string()
@@ -35,6 +40,20 @@ export const jobMetaSchema = z.strictObject({
   mandatoryClients: z.array(siteName).default([]),
   /** Site → {resource: amount}, e.g. {"site-1": {"gpu": 1}}. */
   resourceSpec: z.record(z.string(), z.record(z.string(), z.number().nonnegative())).default({}),
+  /** Job variables: `{name}` in any string argument becomes the value (`site`, `job` reserved). */
+  vars: z.record(varName, z.string()).optional(),
+  /**
+   * Declares that the operator may point the job at a data folder of their own
+   * (`vflare simulate --data-dir DIR`): `var` becomes DIR, `set` overrides other variables, and
+   * DIR must hold every file of `files`.
+   */
+  dataDir: z
+    .strictObject({
+      var: varName,
+      files: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a plain file name')),
+      set: z.record(varName, z.string()).default({}),
+    })
+    .optional(),
 });
 export type JobMeta = z.output<typeof jobMetaSchema>;
 

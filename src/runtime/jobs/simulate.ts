@@ -3,9 +3,11 @@
  * read the sites' own configs (data roots, privacy filters), instantiate the apps per party and
  * hand them to `runSimulation`. The CLI's `vflare simulate` is a thin layer over this.
  */
+import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { RunSummary, SitePolicy } from '../core/app.js';
 import type { Workflow } from '../core/controller.js';
+import { VflareError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { SERVER } from '../core/peer.js';
 import { runSimulation, type SimulationOptions } from '../sim/index.js';
@@ -25,6 +27,11 @@ export interface SimulateJobOptions {
   readonly seed?: number;
   /** Folder with `<site>.json` / `server.json` site configs (data root, privacy filters). */
   readonly siteConfigDir?: string;
+  /**
+   * The operator's data folder for a job that declares `dataDir` in meta.json: becomes that
+   * variable (absolute) and is trusted as a data location. Every declared file must be in it.
+   */
+  readonly dataDir?: string;
   readonly logger?: Logger;
   /** Called with the workspace's absolute path before the run starts. */
   readonly onWorkspace?: (workspace: string) => void;
@@ -104,6 +111,7 @@ function withProgress(
 export async function simulateJob(options: SimulateJobOptions): Promise<SimulateJobResult> {
   const loaded = await loadJob(options.jobDir, options.registry);
   const { job, dir } = loaded;
+  const data = options.dataDir === undefined ? undefined : operatorDataDir(job, options.dataDir);
   const deployment = planDeployment(job, options.sites);
   const sites = [...deployment.clients.keys()];
   const workspace = resolve(options.workspace ?? defaultWorkspace(job.meta.name));
@@ -141,6 +149,7 @@ export async function simulateJob(options: SimulateJobOptions): Promise<Simulate
     ...env,
     jobDir: dir,
     registry: options.registry,
+    ...(data === undefined ? {} : { vars: data.vars, trustedDataDirs: [data.dir] }),
   });
   const summary = await runSimulation({
     job: job.meta.name,
@@ -161,4 +170,35 @@ export async function simulateJob(options: SimulateJobOptions): Promise<Simulate
     ...options.simulation,
   });
   return { summary, workspace, job: loaded, deployment };
+}
+
+/**
+ * Checks `--data-dir` against the job's `dataDir` declaration: the job must accept one, and the
+ * folder must hold every file it declares (all missing ones are named at once).
+ */
+export function operatorDataDir(
+  job: LoadedJob['job'],
+  given: string,
+): { dir: string; vars: Record<string, string> } {
+  const decl = job.meta.dataDir;
+  if (decl === undefined) {
+    throw new VflareError(
+      'INVALID_ARGUMENT',
+      `--data-dir: job ${job.meta.name} does not declare a data folder it can use ` +
+        '(meta.json "dataDir"); run it without --data-dir',
+    );
+  }
+  const dir = resolve(given);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new VflareError('NOT_FOUND', `--data-dir: ${given} does not exist or is not a folder`);
+  }
+  const missing = decl.files.filter((f) => !existsSync(join(dir, f)));
+  if (missing.length > 0) {
+    throw new VflareError(
+      'NOT_FOUND',
+      `--data-dir: ${given} lacks ${missing.join(', ')} (job ${job.meta.name} needs ` +
+        `${decl.files.join(', ')}); copy them there or run without --data-dir`,
+    );
+  }
+  return { dir, vars: { ...job.meta.vars, ...decl.set, [decl.var]: dir } };
 }

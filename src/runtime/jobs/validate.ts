@@ -73,6 +73,13 @@ export function metaProblems(meta: JobMeta): string[] {
       problems.push(`meta.json resourceSpec: "${site}" is not deployed`);
     }
   }
+  if (meta.dataDir !== undefined) {
+    for (const name of [meta.dataDir.var, ...Object.keys(meta.dataDir.set)]) {
+      if (!Object.hasOwn(meta.vars ?? {}, name)) {
+        problems.push(`meta.json dataDir: variable "${name}" is not declared in vars`);
+      }
+    }
+  }
   return problems;
 }
 
@@ -103,7 +110,9 @@ export function jobProblems(job: Job, registry?: ComponentRegistry): string[] {
     if (!(app in job.meta.deployMap)) {
       problems.push(`app "${app}" has a config but is not in meta.json deployMap`);
     }
-    if (cfg.server !== undefined) problems.push(...serverProblems(app, cfg.server, registry));
+    if (cfg.server !== undefined) {
+      problems.push(...serverProblems(app, cfg.server, job.meta.vars ?? {}, registry));
+    }
     if (cfg.client !== undefined) {
       problems.push(...clientProblems(app, cfg.client, job.meta, registry));
     }
@@ -146,6 +155,7 @@ function commonProblems(
   where: string,
   cfg: ServerConfig | ClientConfig,
   registry: ComponentRegistry | undefined,
+  vars: Readonly<Record<string, string>>,
 ): string[] {
   const problems: string[] = [];
   const ids = new Map<string, string>();
@@ -175,15 +185,20 @@ function commonProblems(
       continue;
     }
     // Placeholders stand for strings that are only known at a site; check with a stand-in.
-    const parsed = def.args.safeParse(substitute(spec.args, { site: 'site', job: 'job' }));
+    const parsed = def.args.safeParse(substitute(spec.args, { ...vars, site: 'site', job: 'job' }));
     if (!parsed.success)
       problems.push(...zodProblems(`${where} ${path} (${spec.type}) args`, parsed.error));
   }
   return problems;
 }
 
-function serverProblems(app: string, cfg: ServerConfig, registry?: ComponentRegistry): string[] {
-  return commonProblems(`app "${app}" server.json`, cfg, registry);
+function serverProblems(
+  app: string,
+  cfg: ServerConfig,
+  vars: Readonly<Record<string, string>>,
+  registry?: ComponentRegistry,
+): string[] {
+  return commonProblems(`app "${app}" server.json`, cfg, registry, vars);
 }
 
 function clientProblems(
@@ -193,7 +208,7 @@ function clientProblems(
   registry?: ComponentRegistry,
 ): string[] {
   const where = `app "${app}" client.json`;
-  const problems = commonProblems(where, cfg, registry);
+  const problems = commonProblems(where, cfg, registry, meta.vars ?? {});
   const seen = new Map<string, number>();
   cfg.executors.forEach((e, i) => {
     for (const t of e.tasks ?? []) {
@@ -220,10 +235,13 @@ function clientProblems(
   return problems;
 }
 
-/** Replaces `{site}` and `{job}` in every string of `value` (deeply); other braces stay. */
-export function substitute(value: unknown, vars: { site: string; job: string }): unknown {
+/** Replaces `{site}`, `{job}` and the job's `{var}`s in every string of `value` (deeply); other braces stay. */
+export function substitute(value: unknown, vars: Readonly<Record<string, string>>): unknown {
   if (typeof value === 'string') {
-    return value.replaceAll('{site}', vars.site).replaceAll('{job}', vars.job);
+    // One pass over the string: a value that itself contains `{name}` is not expanded again.
+    return value.replace(/\{([A-Za-z][A-Za-z0-9_]*)\}/g, (m, name: string) =>
+      Object.hasOwn(vars, name) ? (vars[name] as string) : m,
+    );
   }
   if (Array.isArray(value)) return value.map((v) => substitute(v, vars));
   if (value !== null && typeof value === 'object') {

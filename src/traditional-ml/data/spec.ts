@@ -31,6 +31,11 @@ export const dataSpecSchema = z.strictObject({
   targetPath: z.string().optional(),
   /** IDX part. */
   part: z.enum(['train', 't10k']).default('t10k'),
+  /**
+   * IDX part the validation rows come from (default: `part`), e.g. train on `train`, validate
+   * on `t10k` as the full Fashion-MNIST profile of the examples does.
+   */
+  validPart: z.enum(['train', 't10k']).optional(),
   /** Keep two classes and relabel them 0 (first) and 1 (second). */
   classes: z.tuple([z.number().int(), z.number().int()]).optional(),
   /**
@@ -104,18 +109,30 @@ export function loadSiteData(
   dataRoot: string,
   jobSeed = 0,
 ): SiteData {
+  const other = spec.validPart !== undefined && spec.validPart !== spec.part;
+  if ((spec.validPart !== undefined && spec.format !== 'idx') || (other && spec.standardise)) {
+    // Standardising two files with their own statistics would scale them differently.
+    throw new VflareError(
+      'INVALID_CONFIG',
+      'data: validPart needs format "idx" and cannot be combined with standardise',
+    );
+  }
   const ds = loadFullData(spec, dataRoot, jobSeed);
-  const cut = (r: readonly [number, number], what: string) => {
-    if (r[1] > ds.rows || r[0] > r[1]) {
+  const validDs =
+    other && ranges.valid !== undefined
+      ? loadFullData({ ...spec, part: spec.validPart ?? spec.part }, dataRoot, jobSeed)
+      : ds;
+  const cut = (set: typeof ds, r: readonly [number, number], what: string) => {
+    if (r[1] > set.rows || r[0] > r[1]) {
       throw new VflareError(
         'INVALID_CONFIG',
-        `data: ${what} rows [${r[0]}, ${r[1]}) do not fit the ${ds.rows} rows of ${spec.path}`,
+        `data: ${what} rows [${r[0]}, ${r[1]}) do not fit the ${set.rows} rows of ${spec.path}`,
       );
     }
-    return sliceRows(ds, r[0], r[1]);
+    return sliceRows(set, r[0], r[1]);
   };
   return {
-    train: cut(ranges.train, 'train'),
-    valid: ranges.valid === undefined ? undefined : cut(ranges.valid, 'valid'),
+    train: cut(ds, ranges.train, 'train'),
+    valid: ranges.valid === undefined ? undefined : cut(validDs, ranges.valid, 'valid'),
   };
 }
