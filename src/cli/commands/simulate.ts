@@ -112,7 +112,8 @@ export function register(program: Command): void {
     )
     .option(
       '--data-dir <dir>',
-      "full data set for a job that declares one (meta.json dataDir), e.g. Fashion-MNIST's IDX files",
+      'full data set for a job that declares one (meta.json dataDir), ' +
+        "e.g. Fashion-MNIST's IDX files",
     )
     .option('--dead-site-grace <seconds>', 'a site silent this long is dead (default: 30)')
     .option('--log-level <level>', 'debug, info, warn or error (default: warn, or LOG_LEVEL)')

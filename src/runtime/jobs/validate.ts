@@ -235,7 +235,10 @@ function clientProblems(
   return problems;
 }
 
-/** Replaces `{site}`, `{job}` and the job's `{var}`s in every string of `value` (deeply); other braces stay. */
+/**
+ * Replaces `{site}`, `{job}` and the job's `{var}`s in every string of `value` (deeply); other
+ * braces stay.
+ */
 export function substitute(value: unknown, vars: Readonly<Record<string, string>>): unknown {
   if (typeof value === 'string') {
     // One pass over the string: a value that itself contains `{name}` is not expanded again.
