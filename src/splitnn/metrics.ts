@@ -2,6 +2,7 @@
  * Validation metrics over class probabilities: accuracy, and the binary ROC AUC computed as the
  * Mann-Whitney U statistic with mid-ranks for ties (Hanley and McNeil, Radiology 1982).
  */
+import { rocAuc as mannWhitneyAuc } from '../traditional-ml/metrics/index.js';
 
 /** Share of rows whose highest-probability class equals the label. */
 export function accuracy(
@@ -26,30 +27,16 @@ export function accuracy(
   return correct / labels.length;
 }
 
-/** ROC AUC of `scores` for the positive class 1; NaN when one class is absent. */
+/**
+ * ROC AUC of `scores` for the positive class 1; NaN when one class is absent (a tiny validation
+ * share can hold one class only, and a metric must not end the job). The statistic itself is
+ * the traditional-ML module's, which throws in that case instead.
+ */
 export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
-  const n = labels.length;
-  const order = Array.from({ length: n }, (_, i) => i).sort(
-    (a, b) => (scores[a] as number) - (scores[b] as number),
-  );
   let positives = 0;
-  let rankSum = 0;
-  let i = 0;
-  while (i < n) {
-    let j = i;
-    while (j + 1 < n && scores[order[j + 1] as number] === scores[order[i] as number]) j++;
-    const midRank = (i + j) / 2 + 1;
-    for (let k = i; k <= j; k++) {
-      if (labels[order[k] as number] === 1) {
-        positives++;
-        rankSum += midRank;
-      }
-    }
-    i = j + 1;
-  }
-  const negatives = n - positives;
-  if (positives === 0 || negatives === 0) return Number.NaN;
-  return (rankSum - (positives * (positives + 1)) / 2) / (positives * negatives);
+  for (let i = 0; i < labels.length; i++) if (labels[i] === 1) positives++;
+  if (positives === 0 || positives === labels.length) return Number.NaN;
+  return mannWhitneyAuc(labels, scores);
 }
 
 /** Column `c` of a row-major `[n, numClasses]` matrix. */
