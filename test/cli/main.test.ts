@@ -6,23 +6,8 @@ import { describe, expect, it } from 'vitest';
 import type { CommandEntry, CommandModule } from '../../src/cli/commands/index.js';
 import { commands } from '../../src/cli/commands/index.js';
 import { cliIo, main } from '../../src/cli/main.js';
-import { formatNumber, type Io, metricsTable } from '../../src/cli/output.js';
-
-function capture(): Io & { stdout: () => string; stderr: () => string } {
-  let out = '';
-  let err = '';
-  return {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-    isTTY: false,
-    stdout: () => out,
-    stderr: () => err,
-  };
-}
+import { formatNumber, metricsTable } from '../../src/cli/output.js';
+import { captureIo as capture } from './capture.js';
 
 describe('vflare simulate', () => {
   it('runs hello-stats end to end, prints the workspace and a rounded table', async () => {

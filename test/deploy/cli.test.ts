@@ -4,28 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
-import type { Io } from '../../src/cli/output.js';
 import { ServerProcess } from '../../src/deploy/server/server-process.js';
+import { captureIo as io } from '../cli/capture.js';
 import { testRegistry } from './helpers.js';
 
 let dir: string;
 let server: ServerProcess;
-
-function io(): Io & { text: () => string; errors: () => string } {
-  let out = '';
-  let err = '';
-  return {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-    isTTY: false,
-    text: () => out,
-    errors: () => err,
-  };
-}
 
 async function freePort(): Promise<number> {
   return new Promise((ok) => {
@@ -60,7 +44,7 @@ beforeAll(async () => {
     p,
   );
   expect(code).toBe(0);
-  expect(p.text()).toMatch(/admin kit mia: /);
+  expect(p.stdout()).toMatch(/admin kit mia: /);
   server = await ServerProcess.start({
     kitDir: join(dir, 'kits', 'server'),
     registry: testRegistry(),
@@ -78,27 +62,27 @@ describe('vflare admin (one-shot)', () => {
   it('prints JSON with --json and exits 0', async () => {
     const p = io();
     expect(await main(['admin', join(dir, 'kits', 'root'), 'check_status', '--json'], p)).toBe(0);
-    expect(JSON.parse(p.text())).toMatchObject({ project: 'cli', server: 'started' });
+    expect(JSON.parse(p.stdout())).toMatchObject({ project: 'cli', server: 'started' });
     const q = io();
     expect(await main(['admin', join(dir, 'kits', 'root'), 'list_jobs', '-r', '-m', '2'], q)).toBe(
       0,
     );
-    expect(q.text()).toBe('no jobs\n');
+    expect(q.stdout()).toBe('no jobs\n');
   });
 
   it('exits 1 with a clear message on an unknown job, a refused command or bad usage', async () => {
     const a = io();
     expect(await main(['admin', join(dir, 'kits', 'root'), 'get_job_meta', 'nope'], a)).toBe(1);
-    expect(a.errors()).toMatch(/no job with id nope/);
+    expect(a.stderr()).toMatch(/no job with id nope/);
     const b = io();
     expect(await main(['admin', join(dir, 'kits', 'mia'), 'shutdown'], b)).toBe(1);
-    expect(b.errors()).toMatch(/not authorised: .*may not run shutdown/);
+    expect(b.stderr()).toMatch(/not authorised: .*may not run shutdown/);
     const c = io();
     expect(await main(['admin', join(dir, 'kits', 'root'), 'list_jobs', '-m', 'x'], c)).toBe(1);
-    expect(c.errors()).toMatch(/-m: expected a positive integer/);
+    expect(c.stderr()).toMatch(/-m: expected a positive integer/);
     const d = io();
     expect(await main(['admin', join(dir, 'kits', 'site-1'), 'check_status'], d)).toBe(1);
-    expect(d.errors()).toMatch(/is a site kit, but an admin kit is needed/);
+    expect(d.stderr()).toMatch(/is a site kit, but an admin kit is needed/);
   });
 });
 
@@ -121,10 +105,10 @@ describe('vflare admin (console)', () => {
     } finally {
       session.close();
     }
-    const lines = p.text().trim().split('\n');
+    const lines = p.stdout().trim().split('\n');
     expect(lines).toHaveLength(2);
     expect(JSON.parse(lines[0]!)).toMatchObject({ project: 'cli' });
     expect(JSON.parse(lines[1]!)).toEqual([]);
-    expect(p.errors()).toMatch(/unknown command "bogus"[\s\S]*no job with id x/);
+    expect(p.stderr()).toMatch(/unknown command "bogus"[\s\S]*no job with id x/);
   });
 });

@@ -4,30 +4,14 @@ import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../../src/cli/main.js';
-import type { Io } from '../../../src/cli/output.js';
 import { defaultRegistry } from '../../../src/components.js';
 import { loadJob } from '../../../src/runtime/jobs/load.js';
 import { resolveDataPath } from '../../../src/runtime/jobs/paths.js';
 import { operatorDataDir } from '../../../src/runtime/jobs/simulate.js';
 import { substitute } from '../../../src/runtime/jobs/validate.js';
 import { loadPartyData } from '../../../src/splitnn/data.js';
+import { captureIo as capture } from '../../cli/capture.js';
 import { jobFolder, meta, serverCfg } from './helpers.js';
-
-function capture(): Io & { stdout: () => string; stderr: () => string } {
-  let out = '';
-  let err = '';
-  return {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-    isTTY: false,
-    stdout: () => out,
-    stderr: () => err,
-  };
-}
 
 /** Big-endian IDX header: two zero bytes, type 0x08 (uint8), the number of dimensions. */
 function idx(dims: number[], data: Uint8Array): Buffer {
