@@ -2,7 +2,7 @@
  * Private set intersection: OpenMined-compatible two-party ECDH PSI, a native-speed x-only
  * mode, and the N-site workflow on the vflare runtime. See docs/psi.md.
  */
-export { BloomFilter } from './bloom.js';
+export { BloomFilter, type BloomProbing } from './bloom.js';
 export { components, psiController, psiExecutor } from './components.js';
 export { PsiExecutor, type PsiExecutorOptions, RESULT_FILE } from './executor.js';
 export {

@@ -12,7 +12,7 @@
  * `kernels.ts`); both parties must use the same one. Every session object draws a fresh key.
  */
 import { VflareError } from '../runtime/core/index.js';
-import { BloomFilter } from './bloom.js';
+import { BloomFilter, type BloomProbing } from './bloom.js';
 import { bytesKey, compareBytes, utf8 } from './bytes.js';
 import {
   invertScalar,
@@ -167,7 +167,7 @@ export class PsiServer {
       case 'bloom': {
         const { numHashFunctions, numBytes } = bloomParams(s);
         const encrypted = await this.#cipher.encryptItems(items);
-        const filter = BloomFilter.create(numHashFunctions, numBytes);
+        const filter = BloomFilter.create(numHashFunctions, numBytes, bloomProbing(mode));
         for (const e of encrypted) filter.add(e);
         return { mode, container, numHashFunctions, bits: filter.bits };
       }
@@ -279,10 +279,15 @@ export class PsiClient {
   }
 }
 
+/** OpenMined's probe sequence is part of its wire format; fast mode uses the enhanced one. */
+function bloomProbing(mode: PsiMode): BloomProbing {
+  return mode === 'fast' ? 'enhanced' : 'double';
+}
+
 function membership(setup: ServerSetup): (e: Uint8Array) => boolean {
   switch (setup.container) {
     case 'bloom': {
-      const f = new BloomFilter(setup.numHashFunctions, setup.bits);
+      const f = new BloomFilter(setup.numHashFunctions, setup.bits, bloomProbing(setup.mode));
       return (e) => f.has(e);
     }
     case 'gcs': {
