@@ -5,20 +5,14 @@
  * later rounds are refused. Clients send split features, thresholds and leaf class
  * distributions only (see `forest.ts`).
  */
+
 import { z } from 'zod';
 import { type TensorMap, VflareError } from '../../runtime/core/index.js';
 import type { Assembler } from '../../runtime/workflows/assemble.js';
-import { type DataSpec, loadSiteData, type RowRanges, type SiteData } from '../data/spec.js';
-import {
-  bySite,
-  type Learner,
-  type LearnerSetup,
-  need,
-  nonFiniteReason,
-  siteSeed,
-  type TrainOutput,
-} from '../learner/learner.js';
+import type { SiteData } from '../data/spec.js';
+import { bySite, need, nonFiniteReason, type TrainOutput } from '../learner/learner.js';
 import { classifierMetrics } from '../learner/metrics.js';
+import { TabularLearner } from '../learner/tabular.js';
 import {
   type Forest,
   forestPredict,
@@ -108,38 +102,24 @@ function refuseRound(round: number, numRounds: number | undefined): void {
   }
 }
 
-export class ForestLearner implements Learner {
+export class ForestLearner extends TabularLearner<ForestParams> {
   readonly algorithm = FOREST_ALGORITHM;
-  readonly #spec: DataSpec;
-  readonly #ranges: RowRanges;
-  readonly #params: ForestParams;
-  #data: SiteData | undefined;
   #local: Forest | undefined;
-  #seed = 0;
 
-  constructor(data: DataSpec, ranges: RowRanges, params: ForestParams) {
-    this.#spec = data;
-    this.#ranges = ranges;
-    this.#params = params;
-  }
-
-  initialise(setup: LearnerSetup): void {
-    const data = loadSiteData(this.#spec, this.#ranges, setup.dataRoot, setup.seed);
+  protected override checkData(data: SiteData, site: string): void {
     // Checked here so a misconfigured class count stops the site before round 0, not mid-job.
-    checkClassLabels(data.train.y, this.#params.nClasses, `site ${setup.site} training`);
+    checkClassLabels(data.train.y, this.params.nClasses, `site ${site} training`);
     if (data.valid !== undefined) {
-      checkClassLabels(data.valid.y, this.#params.nClasses, `site ${setup.site} validation`);
+      checkClassLabels(data.valid.y, this.params.nClasses, `site ${site} validation`);
     }
-    this.#data = data;
-    this.#seed = siteSeed(setup.seed, setup.site);
   }
 
   train(round: number, _global: TensorMap, numRounds: number | undefined): TrainOutput {
     refuseRound(round, numRounds);
-    const { train } = this.#need();
+    const { train } = this.data;
     if (this.#local !== undefined)
       return { weights: forestToTensors(this.#local), numSteps: train.rows };
-    const p = this.#params;
+    const p = this.params;
     const forest = growForest(
       train,
       {
@@ -151,22 +131,16 @@ export class ForestLearner implements Learner {
         bins: p.bins,
         ...(p.featureFraction === undefined ? {} : { featureFraction: p.featureFraction }),
       },
-      this.#seed,
+      this.seed,
     );
     this.#local = forest;
     return { weights: forestToTensors(forest), numSteps: train.rows };
   }
 
   validate(_round: number, global: TensorMap): Record<string, number> {
-    const { valid } = this.#need();
+    const { valid } = this.data;
     if (valid === undefined) return {};
     return forestMetrics(tensorsToForest(global), valid.x, valid.y);
-  }
-
-  #need(): SiteData {
-    if (this.#data === undefined)
-      throw new VflareError('INTERNAL', 'forest learner not initialised');
-    return this.#data;
   }
 }
 

@@ -4,19 +4,13 @@
  *
  * PRIVACY: round 0 ships k-means++ seeds, which are raw rows of each client.
  */
+
 import { z } from 'zod';
 import { type TensorMap, VflareError } from '../../runtime/core/index.js';
 import type { Assembler } from '../../runtime/workflows/assemble.js';
-import { type DataSpec, loadSiteData, type RowRanges, type SiteData } from '../data/spec.js';
-import {
-  bySite,
-  type Learner,
-  type LearnerSetup,
-  need,
-  nonFiniteReason,
-  siteSeed,
-  type TrainOutput,
-} from '../learner/learner.js';
+import type { SiteData } from '../data/spec.js';
+import { bySite, need, nonFiniteReason, type TrainOutput } from '../learner/learner.js';
+import { TabularLearner } from '../learner/tabular.js';
 import { homogeneity } from '../metrics/index.js';
 import { createRng } from '../random/index.js';
 import {
@@ -36,32 +30,22 @@ export const kmeansParamsSchema = z.strictObject({
 });
 export type KmeansParams = z.output<typeof kmeansParamsSchema>;
 
-export class KmeansLearner implements Learner {
+export class KmeansLearner extends TabularLearner<KmeansParams> {
   readonly algorithm = KMEANS_ALGORITHM;
-  readonly #spec: DataSpec;
-  readonly #ranges: RowRanges;
-  readonly #k: number;
-  #data: SiteData | undefined;
-  #seed = 0;
 
-  constructor(data: DataSpec, ranges: RowRanges, params: KmeansParams) {
-    this.#spec = data;
-    this.#ranges = ranges;
-    this.#k = params.nClusters;
+  get #k(): number {
+    return this.params.nClusters;
   }
 
-  initialise(setup: LearnerSetup): void {
-    const data = loadSiteData(this.#spec, this.#ranges, setup.dataRoot, setup.seed);
+  protected override checkData(data: SiteData): void {
     checkClusterCount(data.train.rows, this.#k);
-    this.#data = data;
-    this.#seed = siteSeed(setup.seed, setup.site);
   }
 
   train(_round: number, global: TensorMap): TrainOutput {
-    const { train } = this.#need();
+    const { train } = this.data;
     const centres = global['centres'];
     if (centres === undefined) {
-      const seeds = kmeansPlusPlus(train, this.#k, createRng(this.#seed));
+      const seeds = kmeansPlusPlus(train, this.#k, createRng(this.seed));
       return {
         weights: { centres: { shape: [this.#k, train.cols], data: seeds } },
         numSteps: train.rows,
@@ -78,19 +62,13 @@ export class KmeansLearner implements Learner {
   }
 
   validate(_round: number, global: TensorMap): Record<string, number> {
-    const { valid } = this.#need();
+    const { valid } = this.data;
     if (valid === undefined) return {};
     const c = readCentres(global, this.#k, valid.cols);
     return {
       homogeneity: homogeneity(valid.y, assignClusters(valid.x, valid.cols, c)),
       inertia: inertia(valid.x, valid.cols, c),
     };
-  }
-
-  #need(): SiteData {
-    if (this.#data === undefined)
-      throw new VflareError('INTERNAL', 'k-means learner not initialised');
-    return this.#data;
   }
 }
 

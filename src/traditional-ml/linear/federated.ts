@@ -4,17 +4,12 @@
  * weighted by local rows (the runtime's `WeightedFedAvgAggregator` with `expectedKind:
  * 'weights'`). Only coefficients travel.
  */
+
 import { z } from 'zod';
 import { type TensorMap, VflareError } from '../../runtime/core/index.js';
-import { type DataSpec, loadSiteData, type RowRanges, type SiteData } from '../data/spec.js';
-import {
-  type Learner,
-  type LearnerSetup,
-  need,
-  siteSeed,
-  type TrainOutput,
-} from '../learner/learner.js';
+import { need, type TrainOutput } from '../learner/learner.js';
 import { classifierMetrics } from '../learner/metrics.js';
+import { TabularLearner } from '../learner/tabular.js';
 import { r2, rmse } from '../metrics/index.js';
 import { createRng } from '../random/index.js';
 import { type LinearModel, linearDecision, type SgdOptions, sgdEpoch, zeroModel } from './sgd.js';
@@ -50,27 +45,11 @@ export function tensorsToLinear(
   return { loss, coef: Float64Array.from(coef.data), intercept: b.data[0] as number };
 }
 
-export class LinearLearner implements Learner {
+export class LinearLearner extends TabularLearner<LinearParams> {
   readonly algorithm = LINEAR_ALGORITHM;
-  readonly #spec: DataSpec;
-  readonly #ranges: RowRanges;
-  readonly #params: LinearParams;
-  #data: SiteData | undefined;
-  #seed = 0;
-
-  constructor(data: DataSpec, ranges: RowRanges, params: LinearParams) {
-    this.#spec = data;
-    this.#ranges = ranges;
-    this.#params = params;
-  }
-
-  initialise(setup: LearnerSetup): void {
-    this.#data = loadSiteData(this.#spec, this.#ranges, setup.dataRoot, setup.seed);
-    this.#seed = siteSeed(setup.seed, setup.site);
-  }
 
   get options(): SgdOptions {
-    const p = this.#params;
+    const p = this.params;
     return {
       loss: p.loss,
       learningRate: p.learningRate,
@@ -81,26 +60,20 @@ export class LinearLearner implements Learner {
   }
 
   train(round: number, global: TensorMap): TrainOutput {
-    const { train } = this.#need();
+    const { train } = this.data;
     const start =
       global['coef'] === undefined
-        ? zeroModel(this.#params.loss, train.cols)
-        : tensorsToLinear(global, this.#params.loss, 'linear global model');
-    const model = sgdEpoch(start, train, this.options, createRng(this.#seed + round * 7919));
+        ? zeroModel(this.params.loss, train.cols)
+        : tensorsToLinear(global, this.params.loss, 'linear global model');
+    const model = sgdEpoch(start, train, this.options, createRng(this.seed + round * 7919));
     return { weights: linearToTensors(model), numSteps: train.rows };
   }
 
   validate(_round: number, global: TensorMap): Record<string, number> {
-    const { valid } = this.#need();
+    const { valid } = this.data;
     if (valid === undefined) return {};
-    const model = tensorsToLinear(global, this.#params.loss, 'linear global model');
-    return linearMetrics(model, valid.x, valid.y, valid.cols, this.#params.positiveClass);
-  }
-
-  #need(): SiteData {
-    if (this.#data === undefined)
-      throw new VflareError('INTERNAL', 'linear learner not initialised');
-    return this.#data;
+    const model = tensorsToLinear(global, this.params.loss, 'linear global model');
+    return linearMetrics(model, valid.x, valid.y, valid.cols, this.params.positiveClass);
   }
 }
 

@@ -11,19 +11,15 @@
  * PRIVACY: support vectors are raw training rows. Clients ship some of their rows to the
  * server, and the server ships the global support set (rows of several clients) to every client.
  */
+
 import { z } from 'zod';
 import { type TensorMap, VflareError } from '../../runtime/core/index.js';
 import type { Assembler } from '../../runtime/workflows/assemble.js';
 import { makeDataset } from '../data/dataset.js';
-import { type DataSpec, loadSiteData, type RowRanges, type SiteData } from '../data/spec.js';
-import {
-  bySite,
-  type Learner,
-  type LearnerSetup,
-  nonFiniteReason,
-  type TrainOutput,
-} from '../learner/learner.js';
+import type { SiteData } from '../data/spec.js';
+import { bySite, nonFiniteReason, type TrainOutput } from '../learner/learner.js';
 import { classifierMetrics } from '../learner/metrics.js';
+import { TabularLearner } from '../learner/tabular.js';
 import { libsvm } from './libsvm.js';
 import { type SvmModel, type SvmOptions, svmPredict, svmScores, trainSvm } from './svm.js';
 import { readSupport, supportTensors, svmToTensors, tensorsToSvm } from './tensors.js';
@@ -48,49 +44,34 @@ function refuseRound(round: number, numRounds: number | undefined): void {
   }
 }
 
-export class SvmLearner implements Learner {
+export class SvmLearner extends TabularLearner<SvmParams> {
   readonly algorithm = SVM_ALGORITHM;
-  readonly #spec: DataSpec;
-  readonly #ranges: RowRanges;
-  readonly #options: SvmOptions;
-  #data: SiteData | undefined;
   #local: SvmModel | undefined;
 
-  constructor(data: DataSpec, ranges: RowRanges, params: SvmParams) {
-    this.#spec = data;
-    this.#ranges = ranges;
-    this.#options = params;
-  }
-
-  initialise(setup: LearnerSetup): void {
-    this.#data = loadSiteData(this.#spec, this.#ranges, setup.dataRoot, setup.seed);
-    if (new Set(this.#data.train.y).size !== 2) {
+  protected override checkData(data: SiteData, site: string): void {
+    const classes = new Set(data.train.y).size;
+    if (classes !== 2) {
       throw new VflareError(
         'INVALID_DATA',
-        `svm: site ${setup.site} has ${this.#data.train.rows} training row(s) holding ` +
-          `${new Set(this.#data.train.y).size} class(es); federated SVM needs both classes at ` +
-          'every site (give this site rows of both classes, or use the linear or forest model)',
+        `svm: site ${site} has ${data.train.rows} training row(s) holding ${classes} ` +
+          'class(es); federated SVM needs both classes at every site (give this site rows of ' +
+          'both classes, or use the linear or forest model)',
       );
     }
   }
 
   train(round: number, _global: TensorMap, numRounds: number | undefined): TrainOutput {
     refuseRound(round, numRounds);
-    const data = this.#need();
-    this.#local ??= trainSvm(libsvm, data.train, this.#options);
+    const data = this.data;
+    this.#local ??= trainSvm(libsvm, data.train, this.params);
     return { weights: supportTensors(this.#local), numSteps: data.train.rows };
   }
 
   validate(_round: number, global: TensorMap): Record<string, number> {
-    const valid = this.#need().valid;
+    const valid = this.data.valid;
     if (valid === undefined) return {};
     const model = tensorsToSvm(global, 'svm validation');
     return classifierMetrics(valid.y, svmPredict(model, valid.x), svmScores(model, valid.x));
-  }
-
-  #need(): SiteData {
-    if (this.#data === undefined) throw new VflareError('INTERNAL', 'svm learner not initialised');
-    return this.#data;
   }
 }
 
