@@ -409,6 +409,35 @@ describe('a deployed federation over gRPC and mutual TLS', () => {
     ]);
   });
 
+  it('reads the site config at every deploy: broken refuses, fixed applies', async () => {
+    const siteJson = join(kits.siteKits['site-2']!, 'local', 'site.json');
+    await writeFile(siteJson, '{"dataRoot": ');
+    const opts = { sites: SITES, minClients: 3, rounds: 1, delayMs: 20 };
+    const broken = await admin.submitJob(
+      await writeSagJob(join(dir, 'sag-broken-config'), { name: 'sag-broken-config', ...opts }),
+    );
+    expect(await admin.monitorJob(broken, { timeoutMs: 30_000, pollMs: 100 })).toBe('finished');
+    const rec = await admin.getJobMeta(broken);
+    expect(rec.status).toBe('finished:failed-to-run');
+    expect(rec.deployDetail['site-2']).toMatch(/site config .*site\.json: not valid JSON/);
+
+    // The same running site process, a new policy: it applies to the next job.
+    await writeFile(
+      siteJson,
+      JSON.stringify({
+        dataRoot: HELLO,
+        privacy: { taskResult: [{ filters: [{ type: 'test.RecordingFilter' }] }] },
+      }),
+    );
+    filterCalls.length = 0;
+    const fixed = await admin.submitJob(
+      await writeSagJob(join(dir, 'sag-fixed-config'), { name: 'sag-fixed-config', ...opts }),
+    );
+    expect(await admin.monitorJob(fixed, { timeoutMs: 30_000, pollMs: 100 })).toBe('finished');
+    expect((await admin.getJobMeta(fixed)).status).toBe('finished:completed');
+    expect(filterCalls.map((c) => c.site).sort()).toEqual(['site-1', 'site-2']);
+  });
+
   it('lists jobs newest first and the N most recent', async () => {
     const all = await admin.listJobs();
     expect(all.length).toBeGreaterThanOrEqual(2);

@@ -13,6 +13,7 @@ import {
   parseAdmins,
   parseEndpoint,
   parseSites,
+  parseTransport,
   provision,
 } from '../../src/deploy/provision/index.js';
 
@@ -137,5 +138,43 @@ describe('command-line parsing', () => {
       { name: 'b', role: 'lead', org: 'orgB' },
     ]);
     expect(() => parseAdmins('c:boss')).toThrow(/role "boss"/);
+  });
+
+  it('parses transport settings, such as the dead-site grace, and refuses unknown ones', () => {
+    expect(parseTransport('heartbeatMs=1000, deadSiteGraceMs=8000')).toEqual({
+      heartbeatMs: 1000,
+      deadSiteGraceMs: 8000,
+    });
+    expect(() => parseTransport('graceMs=1')).toThrow(
+      /--transport "graceMs=1": expected KEY=VALUE with KEY one of .*deadSiteGraceMs/,
+    );
+    expect(() => parseTransport('heartbeatMs=5s')).toThrow(/expected a whole number, got "5s"/);
+  });
+});
+
+describe('transport settings in kits', () => {
+  it('writes the dead-site grace into every kit, never shorter than a heartbeat', async () => {
+    const kits = await provision({
+      project: 'grace',
+      server: { host: 'localhost', port: 1 },
+      sites: [{ name: 'site-1' }],
+      admins: [{ name: 'a', role: 'project-admin' }],
+      out: join(dir, 'grace'),
+      transport: parseTransport('deadSiteGraceMs=7000'),
+    });
+    for (const k of [kits.serverKit, kits.siteKits['site-1']!]) {
+      expect((await loadKit(k)).config.transport).toEqual({ deadSiteGraceMs: 7000 });
+    }
+    await expect(
+      provision({
+        project: 'grace',
+        server: { host: 'localhost', port: 1 },
+        sites: [{ name: 'site-1' }],
+        admins: [{ name: 'a', role: 'project-admin' }],
+        out: join(dir, 'grace-bad'),
+        transport: { heartbeatMs: 5000, deadSiteGraceMs: 4000 },
+      }),
+    ).rejects.toThrow(/deadSiteGraceMs must be longer than heartbeatMs/);
+    await expect(stat(join(dir, 'grace-bad'))).rejects.toThrow();
   });
 });

@@ -1,9 +1,9 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tidyGrpcReason } from '../../src/deploy/admin/session.js';
+import { Session, tidyGrpcReason } from '../../src/deploy/admin/session.js';
 import { linkSettings } from '../../src/deploy/grpc/link.js';
 import { FederationServer } from '../../src/deploy/grpc/server.js';
 import { pocPrepare, pocStart, pocStop } from '../../src/deploy/poc/poc.js';
@@ -140,6 +140,13 @@ describe('POC start and stop misuse', () => {
     await expect(pocStart({ dir: poc, command: [process.execPath, '-e', ''] })).rejects.toThrow(
       /already running \(server pid \d+\); run vflare poc stop/,
     );
+    // Starting only the server is refused too while its recorded process lives.
+    await expect(
+      pocStart({ dir: poc, parties: ['server'], command: [process.execPath, '-e', ''] }),
+    ).rejects.toThrow(/already running \(server pid \d+\)/);
+    await expect(pocStart({ dir: poc, parties: ['site-7'] })).rejects.toThrow(
+      /no party site-7 in the POC in .* \(it has server, site-1\)/,
+    );
     await rm(join(poc, 'poc.json'));
     await expect(pocStop({ dir: poc })).rejects.toThrow(/no POC is running from .*already stopped/);
     await expect(pocStart({ dir: join(dir, 'never') })).rejects.toThrow(
@@ -158,4 +165,107 @@ describe('POC start and stop misuse', () => {
     expect(performance.now() - t0).toBeLessThan(20_000);
     await expect(readFile(join(poc, 'poc.json'), 'utf8')).rejects.toThrow();
   });
+
+  it('fails at once, naming the port, when another process holds it', async () => {
+    const port = await freePort();
+    const poc = join(dir, 'poc-port-taken');
+    await pocPrepare({ dir: poc, sites: 2, port });
+    // A plain TCP listener: it accepts connections and never answers a TLS handshake.
+    const holder = createServer(() => undefined);
+    await new Promise<void>((ok) => holder.listen(port, '127.0.0.1', ok));
+    try {
+      const t0 = performance.now();
+      await expect(
+        pocStart({ dir: poc, command: [process.execPath, '-e', 'setInterval(() => {}, 1000)'] }),
+      ).rejects.toThrow(
+        new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use by another process`),
+      );
+      expect(performance.now() - t0).toBeLessThan(20_000);
+      // Nothing was launched: no recorded processes, no logs.
+      await expect(readFile(join(poc, 'poc.json'), 'utf8')).rejects.toThrow();
+      await expect(readFile(join(poc, 'logs', 'server.log'), 'utf8')).rejects.toThrow();
+    } finally {
+      await new Promise((ok) => holder.close(ok));
+    }
+  });
+
+  it("reports the server's own exit reason and leaves no process behind", async () => {
+    const poc = join(dir, 'poc-reason');
+    await pocPrepare({ dir: poc, sites: 2, port: await freePort() });
+    const pids: number[] = [];
+    const log = {
+      ...silentLogger,
+      info: (obj: object | string) => {
+        if (typeof obj === 'object' && 'pid' in obj) pids.push(obj.pid as number);
+      },
+    };
+    // The "server" fails the way the CLI reports a taken port (another process may grab the
+    // port between the check and the server's start); the "sites" would run forever.
+    const party = [
+      "if (process.argv[1] === 'server') {",
+      "  console.error('error: cannot listen on 127.0.0.1:1: the port is in use');",
+      '  setTimeout(() => process.exit(1), 300);',
+      '} else setInterval(() => {}, 1000);',
+    ].join('\n');
+    await expect(
+      pocStart({ dir: poc, command: [process.execPath, '-e', party], log }),
+    ).rejects.toThrow(/exited during start: cannot listen on 127\.0\.0\.1:1: the port is in use/);
+    expect(pids).toHaveLength(3);
+    expect(pids.filter(isAlive)).toEqual([]);
+    await expect(readFile(join(poc, 'poc.json'), 'utf8')).rejects.toThrow();
+  });
+
+  it('stops the processes it started when the federation does not come up in time', async () => {
+    const poc = join(dir, 'poc-timeout');
+    await pocPrepare({ dir: poc, sites: 1, port: await freePort() });
+    const pids: number[] = [];
+    const log = {
+      ...silentLogger,
+      info: (obj: object | string) => {
+        if (typeof obj === 'object' && 'pid' in obj) pids.push(obj.pid as number);
+      },
+    };
+    // Every party runs but none ever says it listens.
+    await expect(
+      pocStart({
+        dir: poc,
+        command: [process.execPath, '-e', 'setInterval(() => {}, 1000)'],
+        timeoutMs: 1_500,
+        log,
+      }),
+    ).rejects.toThrow(/did not come up in time .*the processes this start launched were stopped/);
+    expect(pids).toHaveLength(2);
+    expect(pids.filter(isAlive)).toEqual([]);
+  });
 });
+
+describe('admin sessions', () => {
+  it('name a port held by a program that never answers TLS, instead of hanging', async () => {
+    const port = await freePort();
+    const held = new Set<Socket>();
+    const holder = createServer((socket) => held.add(socket));
+    await new Promise<void>((ok) => holder.listen(port, '127.0.0.1', ok));
+    try {
+      await expect(
+        Session.open(kits.adminKits['admin']!, { host: '127.0.0.1', port, timeoutMs: 1_000 }),
+      ).rejects.toThrow(
+        `cannot reach the server at 127.0.0.1:${port}: something accepted the connection but ` +
+          'did not answer the TLS handshake within 1000 ms; is another program listening on ' +
+          'that port?',
+      );
+    } finally {
+      // The holder never reads, so it would not notice the client leaving: close its side.
+      for (const socket of held) socket.destroy();
+      await new Promise((ok) => holder.close(ok));
+    }
+  });
+});
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

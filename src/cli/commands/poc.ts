@@ -3,6 +3,7 @@
  */
 import type { Command } from 'commander';
 import { pocPrepare, pocStart, pocStop } from '../../deploy/poc/poc.js';
+import { parseTransport } from '../../deploy/provision/index.js';
 import { VflareError } from '../../runtime/core/errors.js';
 import { cliIo } from '../main.js';
 
@@ -18,6 +19,14 @@ function int(label: string, value: string | undefined): number | undefined {
   return n;
 }
 
+interface PrepareFlags {
+  readonly sites: string;
+  readonly out: string;
+  readonly port: string;
+  readonly dataRoot?: string;
+  readonly transport?: string;
+}
+
 export function register(program: Command): void {
   const poc = program.command('poc').description('proof-of-concept federation on this machine');
   poc
@@ -27,12 +36,14 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'folder for the kits')
     .option('--port <port>', 'server port', '8002')
     .option('--data-root <dir>', "every site's data root")
-    .action(async (flags: { sites: string; out: string; port: string; dataRoot?: string }) => {
+    .option('--transport <settings>', 'transport settings, e.g. deadSiteGraceMs=10000')
+    .action(async (flags: PrepareFlags) => {
       await pocPrepare({
         dir: flags.out,
         sites: int('-n', flags.sites)!,
         port: int('--port', flags.port)!,
         ...(flags.dataRoot === undefined ? {} : { dataRoot: flags.dataRoot }),
+        ...(flags.transport === undefined ? {} : { transport: parseTransport(flags.transport) }),
       });
       cliIo().out(`POC kits in ${flags.out}; next: vflare poc start ${flags.out}\n`);
     });
@@ -40,8 +51,16 @@ export function register(program: Command): void {
     .command('start')
     .description('start every POC process in the background; returns once all sites are connected')
     .argument('<dir>', 'the POC folder')
-    .action(async (dir: string) => {
-      const state = await pocStart({ dir });
+    .option(
+      '--only <parties>',
+      'start only these parties (comma-separated, e.g. server) while the others run',
+    )
+    .action(async (dir: string, flags: { only?: string }) => {
+      const parties = flags.only
+        ?.split(',')
+        .map((p) => p.trim())
+        .filter((p) => p !== '');
+      const state = await pocStart({ dir, ...(parties === undefined ? {} : { parties }) });
       for (const p of state.processes) cliIo().out(`${p.party}: pid ${p.pid}\n`);
       cliIo().out(`all sites connected; admin kit: ${dir}/admin\n`);
     });

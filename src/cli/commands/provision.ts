@@ -2,7 +2,13 @@
  * `vflare provision`: a root CA and one startup kit per party (see docs/deployment.md).
  */
 import type { Command } from 'commander';
-import { parseAdmins, parseEndpoint, parseSites, provision } from '../../deploy/provision/index.js';
+import {
+  parseAdmins,
+  parseEndpoint,
+  parseSites,
+  parseTransport,
+  provision,
+} from '../../deploy/provision/index.js';
 import { VflareError } from '../../runtime/core/errors.js';
 import { cliIo } from '../main.js';
 
@@ -15,6 +21,7 @@ interface Flags {
   readonly altNames?: string;
   readonly days?: string;
   readonly listen?: string;
+  readonly transport?: string;
 }
 
 export function register(program: Command): void {
@@ -34,6 +41,11 @@ export function register(program: Command): void {
     .option(
       '--listen <host:port>',
       'where the server listens (default 0.0.0.0 and the --server port)',
+    )
+    .option(
+      '--transport <settings>',
+      "every kit's transport settings, e.g. heartbeatMs=5000,deadSiteGraceMs=30000 " +
+        '(see docs/deployment.md)',
     )
     .action(async (flags: Flags) => {
       const io = cliIo();
@@ -55,6 +67,7 @@ export function register(program: Command): void {
           : {}),
         ...(days === undefined ? {} : { days }),
         ...(flags.listen === undefined ? {} : { listen: parseEndpoint(flags.listen) }),
+        ...(flags.transport === undefined ? {} : { transport: parseTransport(flags.transport) }),
       });
       io.out(`root CA: ${r.caDir} (keep rootCA.key offline; it is in no kit)\n`);
       io.out(`server kit: ${r.serverKit}\n`);

@@ -1,15 +1,47 @@
 /**
  * Admin commands as typed messages (msgpack over the `Admin` gRPC method). The caller's identity
  * and role come from its TLS certificate, never from the request.
+ *
+ * Job folders and results can be larger than one message may be (`maxMessageBytes`), so they
+ * travel in chunks, one command per chunk, in the wire format of the transport's chunks
+ * (`grpc/chunks.ts`: a 13-byte header with the total length and the chunk's offset):
+ * - submit: `upload_chunk` for each chunk of the packed file list (the first without an id,
+ *   the server answers the upload's id), then `submit_job` with that id;
+ * - download: `download_job` answers an id, the total size and the number of chunks, then
+ *   `download_chunk` fetches each chunk by index.
+ * Each chunk has its own deadline, so a slow link fails only when it stops making progress.
  */
 import { z } from 'zod';
 import { jobFileSchema } from '../grpc/protocol.js';
 
 const jobId = z.string().min(1).max(200);
+const transferId = z.string().uuid();
+
+/** The file list of a job folder or a job result, as packed for an upload or a download. */
+export const jobFilesSchema = z.array(jobFileSchema).max(100_000);
 
 export const adminRequestSchema = z.discriminatedUnion('command', [
+  /** `uploadId`: a completed upload; `files`: the whole folder in this one message. */
   z
-    .object({ command: z.literal('submit_job'), files: z.array(jobFileSchema).max(100_000) })
+    .object({
+      command: z.literal('submit_job'),
+      uploadId: transferId.optional(),
+      files: jobFilesSchema.optional(),
+    })
+    .strict(),
+  z
+    .object({
+      command: z.literal('upload_chunk'),
+      uploadId: transferId.optional(),
+      chunk: z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'expected bytes'),
+    })
+    .strict(),
+  z
+    .object({
+      command: z.literal('download_chunk'),
+      downloadId: transferId,
+      index: z.number().int().nonnegative(),
+    })
     .strict(),
   z
     .object({
@@ -33,6 +65,13 @@ export type AdminRequest = z.infer<typeof adminRequestSchema>;
 export type AdminReply =
   | { readonly ok: true; readonly result: unknown }
   | { readonly ok: false; readonly code: string; readonly error: string };
+
+/** What `download_job` answers: fetch chunks 0 … `chunks` − 1 with `download_chunk`. */
+export interface DownloadTicket {
+  readonly downloadId: string;
+  readonly bytes: number;
+  readonly chunks: number;
+}
 
 /** What `check_status` answers. */
 export interface SystemStatus {

@@ -6,7 +6,9 @@
  *
  * Site-owned settings live in `<kit>/local/site.json` (`{dataRoot?, privacy?}`, the same format
  * as the simulator's site configs): the privacy filters run before the job's at every job, and
- * no job can remove them.
+ * no job can remove them. The file is checked at start and read again at every deploy, so an
+ * operator can point the site at another study's data, or tighten its policy, between jobs
+ * without restarting it; a job already deployed keeps the settings it was deployed with.
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -53,6 +55,8 @@ interface Deployed {
   readonly app: ClientApp;
   readonly policy: SitePolicy;
   readonly jobDir: string;
+  /** The data root at deploy time (the site config may change for later jobs). */
+  readonly dataRoot: string;
   runner?: ClientRunner;
 }
 
@@ -63,21 +67,14 @@ export class ClientProcess {
   readonly #log: Logger;
   readonly #o: ClientProcessOptions;
   readonly #registry: ComponentRegistry;
-  readonly #siteConfig: SiteConfig;
   readonly #jobs = new Map<string, Deployed>();
   readonly #workspace: string;
 
-  private constructor(
-    kit: StartupKit,
-    registry: ComponentRegistry,
-    siteConfig: SiteConfig,
-    options: ClientProcessOptions,
-  ) {
+  private constructor(kit: StartupKit, registry: ComponentRegistry, options: ClientProcessOptions) {
     this.kit = kit;
     this.site = kit.config.name;
     this.#o = options;
     this.#registry = registry;
-    this.#siteConfig = siteConfig;
     this.#log = (options.logger ?? silentLogger).child({ site: this.site });
     this.#workspace = join(kit.dir, 'workspace');
     this.transport = new FederationClient({
@@ -99,9 +96,10 @@ export class ClientProcess {
     const problem = kitProblem(kit);
     if (problem !== null)
       throw new VflareError('INVALID_CONFIG', `site kit ${kit.dir}: ${problem}`);
-    const siteConfig = await readSiteConfig(join(kit.dir, 'local'), 'site');
+    // Checked now so that a broken site config stops the site at start, not at its first job.
+    await readSiteConfig(join(kit.dir, 'local'), 'site');
     const registry = options.registry ?? (await import('../../components.js')).defaultRegistry();
-    const client = new ClientProcess(kit, registry, siteConfig, options);
+    const client = new ClientProcess(kit, registry, options);
     await client.transport.start();
     return client;
   }
@@ -122,11 +120,11 @@ export class ClientProcess {
     await this.transport.close();
   }
 
-  get #dataRoot(): string {
+  #dataRoot(siteConfig: SiteConfig): string {
     const cfg = this.kit.config;
     const fromKit = cfg.kind === 'site' ? cfg.dataRoot : undefined;
     return (
-      this.#siteConfig.dataRoot ??
+      siteConfig.dataRoot ??
       (fromKit === undefined ? join(this.kit.dir, 'data') : resolve(this.kit.dir, fromKit))
     );
   }
@@ -183,20 +181,24 @@ export class ClientProcess {
       ([, sites]) => sites.includes(this.site) || sites.includes('@ALL'),
     )?.[0];
     if (app === undefined) return `job "${job.meta.name}" deploys no app to site ${this.site}`;
+    // Read again at each deploy (see the module comment); a broken edit refuses this job with
+    // the file's problem.
+    const siteConfig = await readSiteConfig(join(this.kit.dir, 'local'), 'site');
+    const dataRoot = this.#dataRoot(siteConfig);
     const out = join(base, 'out');
     await mkdir(out, { recursive: true });
     const party = {
       site: this.site,
       jobDir,
       workspace: out,
-      dataRoot: this.#dataRoot,
+      dataRoot,
       seed: 0,
       logger: this.#log.child({ job: jobId }),
       registry: this.#registry,
     };
     const clientApp = await instantiateClientApp(job, app, party);
-    const policy = await sitePolicy(this.#siteConfig, party);
-    this.#jobs.set(jobId, { app: clientApp, policy, jobDir });
+    const policy = await sitePolicy(siteConfig, party);
+    this.#jobs.set(jobId, { app: clientApp, policy, jobDir, dataRoot });
     this.#log.info({ job: jobId, name: job.meta.name }, 'job deployed');
     return null;
   }
@@ -210,7 +212,7 @@ export class ClientProcess {
       app: job.app,
       endpoint: this.transport.jobEndpoint(jobId),
       workspace: join(this.#workspace, jobId, 'out'),
-      dataRoot: this.#dataRoot,
+      dataRoot: job.dataRoot,
       seed: 0,
       logger: this.#o.logger ?? silentLogger,
       policy: job.policy,

@@ -11,10 +11,15 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { type Logger, silentLogger, VflareError } from '../../runtime/core/index.js';
 import { Session } from '../admin/session.js';
+import { loadKit } from '../provision/kit.js';
 import { provision } from '../provision/provision.js';
+
+/** What `vflare server start` prints once it listens (followed by the port). */
+export const SERVER_LISTENING = 'server listening on port';
 
 export interface PocPrepareOptions {
   readonly dir: string;
@@ -63,6 +68,62 @@ interface PocState {
   readonly processes: { readonly party: string; readonly pid: number }[];
 }
 
+/**
+ * Fails at once when something else holds the server's port. Without this check the admin
+ * client would connect to whatever listens there; a listener that is not ours never answers the
+ * TLS handshake, and `poc start` would wait its whole timeout.
+ */
+async function checkPortFree(host: string, port: number): Promise<void> {
+  await new Promise<void>((ok, fail) => {
+    const probe = createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => {
+      fail(
+        new VflareError(
+          'INVALID_CONFIG',
+          err.code === 'EADDRINUSE'
+            ? `cannot start the POC: port ${port} on ${host} is already in use by another ` +
+                'process; stop that process, or prepare the POC again with another --port'
+            : `cannot start the POC: cannot listen on ${host}:${port} (${err.code ?? err.message})`,
+        ),
+      );
+    });
+    probe.listen(port, host, () => probe.close(() => ok()));
+  });
+}
+
+/** The last `error: …` line of a process log (the CLI prints failures that way), if any. */
+async function lastError(log: string): Promise<string | undefined> {
+  const text = await readFile(log, 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('error: '))
+    .at(-1)
+    ?.slice('error: '.length);
+}
+
+/** SIGTERM, then SIGKILL what is still alive after `graceMs`; returns once all are gone. */
+async function terminate(pids: readonly number[], graceMs: number): Promise<void> {
+  const gone = async (ms: number) => {
+    const deadline = performance.now() + ms;
+    while (performance.now() < deadline && pids.some(alive)) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  for (const pid of pids) if (alive(pid)) signal(pid, 'SIGTERM');
+  await gone(graceMs);
+  for (const pid of pids) if (alive(pid)) signal(pid, 'SIGKILL');
+  // A killed child counts as alive until it has been reaped.
+  await gone(5_000);
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // Exited in between.
+  }
+}
+
 async function kitNames(dir: string): Promise<{ sites: string[] }> {
   const { readdir } = await import('node:fs/promises');
   let names: string[];
@@ -101,6 +162,11 @@ export interface PocStartOptions {
   readonly command?: readonly string[];
   /** Wait this long for every site to connect (ms); default 60 000. */
   readonly timeoutMs?: number;
+  /**
+   * Start only these parties (`server`, `site-N`) of a POC whose other processes run, e.g. the
+   * server again after stopping it for a restart; default every party, none may be running.
+   */
+  readonly parties?: readonly string[];
   readonly log?: Logger;
 }
 
@@ -118,17 +184,33 @@ export async function pocStart(options: PocStartOptions): Promise<PocState> {
   if (sites.length === 0) {
     throw new VflareError('NOT_FOUND', `${dir} holds no POC kits; run vflare poc prepare first`);
   }
+  const all = ['server', ...sites];
+  const wanted = options.parties ?? all;
+  const unknown = wanted.filter((p) => !all.includes(p));
+  if (unknown.length > 0) {
+    throw new VflareError(
+      'INVALID_ARGUMENT',
+      `no party ${unknown.join(', ')} in the POC in ${dir} (it has ${all.join(', ')})`,
+    );
+  }
   // Starting twice would orphan the first set of processes (poc.json only records the last)
   // and make two processes fight over each site name.
   const previous = await readState(dir);
   const running = previous?.processes.filter((p) => alive(p.pid)) ?? [];
-  if (running.length > 0) {
+  const clash = running.filter((p) => wanted.includes(p.party));
+  if (clash.length > 0 || (options.parties === undefined && running.length > 0)) {
+    const shown = clash.length > 0 ? clash : running;
     throw new VflareError(
       'INVALID_ARGUMENT',
       `the POC in ${dir} is already running ` +
-        `(${running.map((p) => `${p.party} pid ${p.pid}`).join(', ')}); ` +
+        `(${shown.map((p) => `${p.party} pid ${p.pid}`).join(', ')}); ` +
         `run vflare poc stop ${dir} first`,
     );
+  }
+  if (wanted.includes('server')) {
+    const kit = await loadKit(join(dir, 'server'), 'server');
+    const listen = kit.config.kind === 'server' ? kit.config.listen : undefined;
+    await checkPortFree(listen?.host ?? '127.0.0.1', listen?.port ?? kit.config.server.port);
   }
   await mkdir(join(dir, 'logs'), { recursive: true });
   const exited = new Set<string>();
@@ -145,27 +227,55 @@ export async function pocStart(options: PocStartOptions): Promise<PocState> {
     log.info({ party, pid: child.pid ?? -1 }, 'started');
     return child;
   };
-  const processes: { party: string; pid: number }[] = [];
-  const server = launch('server', ['server', 'start', join(dir, 'server')]);
-  processes.push({ party: 'server', pid: server.pid! });
-  for (const site of sites) {
-    const c = launch(site, ['client', 'start', join(dir, site)]);
-    processes.push({ party: site, pid: c.pid! });
+  const serverLog = join(dir, 'logs', 'server.log');
+  // Only what this server run writes counts when looking for its "listening" line.
+  const logStart = wanted.includes('server')
+    ? (await readFile(serverLog, 'utf8').catch(() => '')).length
+    : 0;
+  const started: { party: string; pid: number }[] = [];
+  for (const party of wanted) {
+    const args = party === 'server' ? ['server', 'start'] : ['client', 'start'];
+    const child = launch(party, [...args, join(dir, party)]);
+    started.push({ party, pid: child.pid! });
   }
-  const state: PocState = { processes };
+  const kept = (previous?.processes ?? []).filter((p) => !wanted.includes(p.party) && alive(p.pid));
+  const order = (p: { party: string }) => all.indexOf(p.party);
+  const state: PocState = { processes: [...kept, ...started].sort((a, b) => order(a) - order(b)) };
   await writeFile(join(dir, 'poc.json'), `${JSON.stringify(state, null, 2)}\n`);
+
+  /** Stops what this call started (nothing is left behind) and keeps the others recorded. */
+  const fail = async (message: string, code: 'INVALID_CONFIG' | 'TASK_TIMEOUT') => {
+    await terminate(
+      started.map((p) => p.pid),
+      5_000,
+    );
+    if (kept.length === 0) await rm(join(dir, 'poc.json'), { force: true });
+    else
+      await writeFile(join(dir, 'poc.json'), `${JSON.stringify({ processes: kept }, null, 2)}\n`);
+    return new VflareError(code, message);
+  };
 
   const deadline = performance.now() + (options.timeoutMs ?? 60_000);
   let last = 'the server did not answer';
+  let listening = !wanted.includes('server');
   while (performance.now() < deadline) {
     if (exited.has('server')) {
-      // No point waiting for sites: stop what was started and point at the server's log.
-      for (const p of processes) if (alive(p.pid)) process.kill(p.pid, 'SIGTERM');
-      await rm(join(dir, 'poc.json'), { force: true });
-      throw new VflareError(
-        'INTERNAL',
-        `the POC server exited during start; see ${join(dir, 'logs', 'server.log')}`,
+      // No point waiting for sites: stop what was started and say why the server stopped.
+      const why = await lastError(serverLog);
+      throw await fail(
+        `the POC server exited during start${why === undefined ? '' : `: ${why}`}; ` +
+          `see ${serverLog}`,
+        'INVALID_CONFIG',
       );
+    }
+    // Connect only once our server said it listens: never talk TLS to someone else's socket.
+    if (!listening) {
+      const text = await readFile(serverLog, 'utf8').catch(() => '');
+      listening = text.slice(logStart).includes(SERVER_LISTENING);
+      if (!listening) {
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
     }
     try {
       const session = await Session.open(join(dir, POC_ADMIN), { timeoutMs: 2_000 });
@@ -182,9 +292,10 @@ export async function pocStart(options: PocStartOptions): Promise<PocState> {
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new VflareError(
+  throw await fail(
+    `POC did not come up in time (${last}); see ${join(dir, 'logs')}; ` +
+      'the processes this start launched were stopped',
     'TASK_TIMEOUT',
-    `POC did not come up in time (${last}); see ${join(dir, 'logs')}; run vflare poc stop ${dir}`,
   );
 }
 
@@ -239,12 +350,8 @@ export async function pocStop(options: PocStopOptions): Promise<string[]> {
   // Clients before the server, as NVFlare does.
   for (const p of [...state.processes].reverse()) {
     if (!alive(p.pid)) continue;
-    try {
-      process.kill(p.pid, 'SIGKILL');
-      killed.push(p.party);
-    } catch {
-      // Exited in between.
-    }
+    signal(p.pid, 'SIGKILL');
+    killed.push(p.party);
   }
   await rm(join(dir, 'poc.json'), { force: true });
   return killed;

@@ -7,6 +7,7 @@ export {
   kitConfigSchema,
   loadKit,
   type StartupKit,
+  transportSettingsSchema,
   writeKit,
 } from './kit.js';
 export {
@@ -29,6 +30,7 @@ export {
   parseAdmins,
   parseEndpoint,
   parseSites,
+  parseTransport,
   provision,
   type SiteSpec,
 } from './provision.js';

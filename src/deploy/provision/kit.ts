@@ -22,7 +22,7 @@ const endpoint = z.object({
   port: z.number().int().min(0).max(65535),
 });
 
-const transportSettings = z
+export const transportSettingsSchema = z
   .object({
     /** Largest message a party sends or accepts, in bytes. */
     maxMessageBytes: z.number().int().positive().optional(),
@@ -34,8 +34,18 @@ const transportSettings = z
     heartbeatMs: z.number().int().positive().optional(),
     /** A site silent for this long is dead (ms). */
     deadSiteGraceMs: z.number().int().positive().optional(),
+    /**
+     * Largest job folder (submit_job) or job result (download_job), packed, in bytes; they
+     * travel in chunks, so this may exceed `maxMessageBytes`. Default 4 GiB − 1.
+     */
+    maxJobBytes: z.number().int().positive().max(0xffff_ffff).optional(),
   })
-  .strict();
+  .strict()
+  .refine((t) => (t.deadSiteGraceMs ?? 30_000) > (t.heartbeatMs ?? 5_000), {
+    message:
+      'deadSiteGraceMs must be longer than heartbeatMs (defaults 30000 and 5000): a site would ' +
+      'be declared dead between two of its heartbeats',
+  });
 
 const schedulerSettings = z
   .object({
@@ -43,6 +53,11 @@ const schedulerSettings = z
     minScheduleIntervalMs: z.number().int().nonnegative().optional(),
     maxScheduleIntervalMs: z.number().int().nonnegative().optional(),
     maxScheduleCount: z.number().int().positive().optional(),
+    /**
+     * After a start, sites get this long to reconnect before the first scheduling pass, so a
+     * job cut off by a restart is not judged while its sites come back (ms; default 10 000).
+     */
+    startupGraceMs: z.number().int().nonnegative().optional(),
   })
   .strict();
 
@@ -52,7 +67,7 @@ const base = {
   name: z.string().min(1),
   org: z.string().min(1),
   server: endpoint,
-  transport: transportSettings.optional(),
+  transport: transportSettingsSchema.optional(),
 };
 
 export const kitConfigSchema = z.discriminatedUnion('kind', [

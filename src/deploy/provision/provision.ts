@@ -11,7 +11,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { VflareError } from '../../runtime/core/index.js';
-import { type KitConfig, writeKit } from './kit.js';
+import { type KitConfig, transportSettingsSchema, writeKit } from './kit.js';
 import {
   type AdminRole,
   createRootCa,
@@ -74,6 +74,12 @@ function checkParties(options: ProvisionOptions): void {
   }
   for (const a of options.admins) {
     if (!isAdminRole(a.role)) problems.push(`admin "${a.name}" has unknown role "${a.role}"`);
+  }
+  const transport = transportSettingsSchema.optional().safeParse(options.transport);
+  if (!transport.success) {
+    for (const issue of transport.error.issues) {
+      problems.push(`transport ${issue.path.join('.') || 'settings'}: ${issue.message}`);
+    }
   }
   if (problems.length > 0) {
     throw new VflareError('INVALID_ARGUMENT', `cannot provision:\n  - ${problems.join('\n  - ')}`);
@@ -153,6 +159,32 @@ export async function provision(options: ProvisionOptions): Promise<ProvisionRes
     adminKits[admin.name] = dir;
   }
   return { out, caDir, serverKit, siteKits, adminKits };
+}
+
+/**
+ * Parses `heartbeatMs=500,deadSiteGraceMs=5000` (`--transport`): settings of every kit's
+ * `transport` section, integers; `provision` checks their ranges.
+ */
+export function parseTransport(text: string): NonNullable<KitConfig['transport']> {
+  const keys = Object.keys(transportSettingsSchema.shape);
+  const out: Record<string, number> = {};
+  for (const item of splitList(text)) {
+    const [key, value, extra] = item.split('=');
+    if (key === undefined || !keys.includes(key) || value === undefined || extra !== undefined) {
+      throw new VflareError(
+        'INVALID_ARGUMENT',
+        `--transport "${item}": expected KEY=VALUE with KEY one of ${keys.join(', ')}`,
+      );
+    }
+    if (!/^\d+$/.test(value)) {
+      throw new VflareError(
+        'INVALID_ARGUMENT',
+        `--transport ${key}: expected a whole number, got "${value}"`,
+      );
+    }
+    out[key] = Number(value);
+  }
+  return out;
 }
 
 /** Parses `HOST:PORT` (IPv6 as `[::1]:8002`). */

@@ -25,11 +25,12 @@ import {
   planDeployment,
 } from '../../runtime/jobs/index.js';
 import { writeSummary } from '../../runtime/sim/index.js';
-import type { AdminReply, AdminRequest, SystemStatus } from '../admin/protocol.js';
-import { adminRequestSchema } from '../admin/protocol.js';
+import type { AdminReply, AdminRequest, DownloadTicket, SystemStatus } from '../admin/protocol.js';
+import { adminRequestSchema, jobFilesSchema } from '../admin/protocol.js';
 import { type AdminCommand, authorize } from '../authz/authz.js';
 import { type FileEntry, readFolderFiles, writeFolderFiles } from '../files.js';
-import { linkSettings } from '../grpc/link.js';
+import { CHUNK_HEADER_BYTES, encodeChunkHeader, Reassembler } from '../grpc/chunks.js';
+import { type LinkSettings, linkSettings } from '../grpc/link.js';
 import { decode, encode, type JobFile, type SiteControl } from '../grpc/protocol.js';
 import { FederationServer } from '../grpc/server.js';
 import {
@@ -58,8 +59,8 @@ export interface ServerProcessOptions {
   readonly storeDir?: string;
   /**
    * After a start, sites get this long to reconnect before the first scheduling pass (so a job
-   * cut off by a restart is not declared unschedulable while its sites reconnect); default
-   * 10 000 ms.
+   * cut off by a restart is not declared unschedulable while its sites reconnect); default the
+   * kit's `scheduler.startupGraceMs`, else 10 000 ms.
    */
   readonly startupGraceMs?: number;
   /** Scheduler pass period (ms); default 1 000. */
@@ -76,6 +77,27 @@ interface RunningJob {
   readonly abort: AbortController;
   readonly done: Promise<void>;
 }
+
+/** A job folder being uploaded in chunks (admin `upload_chunk`), by one admin. */
+interface Upload {
+  readonly owner: string;
+  readonly parts: Reassembler;
+  data: Uint8Array | undefined;
+  last: number;
+}
+
+/** A job result being downloaded in chunks (admin `download_chunk`), by one admin. */
+interface Download {
+  readonly owner: string;
+  readonly data: Uint8Array;
+  readonly chunkBytes: number;
+  readonly chunks: number;
+  last: number;
+}
+
+/** Uploads (and downloads) in progress at once; each holds its folder in memory. */
+const MAX_TRANSFERS = 8;
+const DEFAULT_MAX_JOB_BYTES = 0xffff_ffff;
 
 const STATUS_OF: Readonly<Record<RunSummary['status'], JobRunStatus>> = {
   completed: 'finished:completed',
@@ -104,11 +126,18 @@ export class ServerProcess {
   readonly #running = new Map<string, RunningJob>();
   readonly #deployWaiters = new Map<string, (ok: boolean, reason?: string) => void>();
   readonly #knownSites = new Set<string>();
+  readonly #uploads = new Map<string, Upload>();
+  readonly #downloads = new Map<string, Download>();
+  readonly #link: LinkSettings;
+  readonly #maxJobBytes: number;
   #timer: NodeJS.Timeout | undefined;
   #begin: NodeJS.Timeout | undefined;
   #ticking = false;
   #stopping = false;
-  /** After `crash()`, nothing more is recorded: the store must look as a dead process left it. */
+  /**
+   * After `crash()` or `suspend()`, nothing more is recorded about running jobs: the store keeps
+   * them `running`, and the next start resumes them.
+   */
   #crashed = false;
   port = 0;
 
@@ -126,6 +155,8 @@ export class ServerProcess {
     this.#registry = registry;
     const cfg = kit.config.kind === 'server' ? kit.config : undefined;
     this.#scheduler = new Scheduler(cfg?.scheduler ?? {});
+    this.#link = linkSettings(kit.config.transport);
+    this.#maxJobBytes = kit.config.transport?.maxJobBytes ?? DEFAULT_MAX_JOB_BYTES;
     this.transport = new FederationServer({
       kit,
       log,
@@ -161,7 +192,9 @@ export class ServerProcess {
     server.port = await server.transport.listen();
     log.info({ port: server.port, jobs: store.list().length }, 'server started');
     const tick = options.tickMs ?? 1_000;
-    const grace = options.startupGraceMs ?? 10_000;
+    const kitGrace =
+      kit.config.kind === 'server' ? kit.config.scheduler?.startupGraceMs : undefined;
+    const grace = options.startupGraceMs ?? kitGrace ?? 10_000;
     const begin = setTimeout(() => {
       if (server.#stopping) return;
       server.#timer = setInterval(() => void server.#tick(), tick);
@@ -171,7 +204,10 @@ export class ServerProcess {
     return server;
   }
 
-  /** Aborts running jobs (their status stays resumable? no: aborted is final) and stops. */
+  /**
+   * Shuts the federation down (the admin `shutdown` command, `vflare poc stop`): running jobs
+   * are aborted (final: they never resume), the sites are told to leave, then the server closes.
+   */
   async stop(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
@@ -191,6 +227,29 @@ export class ServerProcess {
     }
     await this.transport.close();
     this.#log.info('server stopped');
+  }
+
+  /**
+   * Stops for a restart (SIGTERM/SIGINT of `vflare server start`: a service manager restarting
+   * the server, an upgrade). Unlike `stop()`, running jobs are not aborted: their engines stop,
+   * their records stay `running`, and the next start resumes them from their last persisted
+   * round. The sites are not told to leave: they keep their processes and reconnect with
+   * back-off, so the restarted server finds them again.
+   */
+  async suspend(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#crashed = true;
+    clearTimeout(this.#begin);
+    clearInterval(this.#timer);
+    const jobs = [...this.#running.keys()];
+    for (const [, job] of this.#running) job.abort.abort();
+    await Promise.allSettled([...this.#running.values()].map((j) => j.done));
+    await this.transport.close();
+    this.#log.info(
+      { jobs },
+      'server stopped for a restart; its running jobs resume at the next start',
+    );
   }
 
   /**
@@ -475,10 +534,20 @@ export class ServerProcess {
   }
 
   async #command(user: CertIdentity, req: AdminRequest): Promise<unknown> {
+    this.#sweepTransfers();
     switch (req.command) {
-      case 'submit_job':
+      case 'upload_chunk':
         this.#allow(user, 'submit_job');
-        return this.#submit(user, req.files);
+        return this.#uploadChunk(user, req.uploadId, req.chunk);
+      case 'submit_job': {
+        this.#allow(user, 'submit_job');
+        if ((req.uploadId === undefined) === (req.files === undefined)) {
+          throw new VflareError('INVALID_ARGUMENT', 'submit_job: give an uploadId or files');
+        }
+        return this.#submit(user, req.files ?? this.#takeUpload(user, req.uploadId!));
+      }
+      case 'download_chunk':
+        return this.#downloadChunk(user, req.downloadId, req.index);
       case 'list_jobs': {
         this.#allow(user, 'list_jobs');
         const { command: _c, ...opts } = req;
@@ -502,7 +571,7 @@ export class ServerProcess {
         return req.jobId;
       case 'download_job':
         this.#allow(user, 'download_job', this.#job(req.jobId));
-        return readFolderFiles(this.store.workspaceDir(req.jobId));
+        return this.#startDownload(user, req.jobId);
       case 'check_status': {
         this.#allow(user, 'check_status');
         const online = new Set(this.transport.onlineSites());
@@ -524,6 +593,142 @@ export class ServerProcess {
         }, 50);
         return 'shutting down';
     }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Chunked transfers of job folders and results (see admin/protocol.ts)
+
+  /** Forgets transfers that made no progress for the progress timeout (a client went away). */
+  #sweepTransfers(): void {
+    const now = performance.now();
+    const idle = (t: { last: number }) => now - t.last > this.#link.progressTimeoutMs;
+    for (const [id, u] of this.#uploads) if (idle(u)) this.#uploads.delete(id);
+    for (const [id, d] of this.#downloads) if (idle(d)) this.#downloads.delete(id);
+  }
+
+  #uploadChunk(user: CertIdentity, uploadId: string | undefined, chunk: Uint8Array): string {
+    const now = performance.now();
+    let id = uploadId;
+    let upload: Upload | undefined;
+    if (id === undefined) {
+      if (this.#uploads.size >= MAX_TRANSFERS) {
+        throw new VflareError(
+          'INVALID_ARGUMENT',
+          `the server already receives ${MAX_TRANSFERS} job uploads; try again shortly`,
+        );
+      }
+      id = randomUUID();
+      upload = {
+        owner: user.name,
+        parts: new Reassembler({
+          maxMessageBytes: this.#maxJobBytes,
+          // The gRPC message limit already bounds a chunk; the client picks its size.
+          maxChunkBytes: this.#link.maxMessageBytes,
+          maxInFlight: 1,
+          progressTimeoutMs: this.#link.progressTimeoutMs,
+        }),
+        data: undefined,
+        last: now,
+      };
+      this.#uploads.set(id, upload);
+    } else {
+      upload = this.#uploads.get(id);
+      if (upload === undefined || upload.owner !== user.name) {
+        throw new VflareError(
+          'NOT_FOUND',
+          `no job upload ${id} in progress (it stalled for more than ` +
+            `${this.#link.progressTimeoutMs} ms, or failed); submit the job again`,
+        );
+      }
+    }
+    try {
+      if (upload.data !== undefined) throw new VflareError('PROTOCOL_ERROR', 'upload complete');
+      const whole = upload.parts.push(chunk, now);
+      if (whole !== null) upload.data = whole;
+    } catch (err) {
+      this.#uploads.delete(id);
+      if (isVflareError(err) && err.code === 'MESSAGE_TOO_BIG') {
+        throw new VflareError(
+          'MESSAGE_TOO_BIG',
+          `the job is larger than this server accepts (${this.#maxJobBytes} bytes packed, ` +
+            'transport.maxJobBytes of its kit)',
+        );
+      }
+      throw new VflareError('INVALID_ARGUMENT', `job upload refused: ${safeMessage(err)}`);
+    }
+    upload.last = now;
+    return id;
+  }
+
+  #takeUpload(user: CertIdentity, uploadId: string): FileEntry[] {
+    const upload = this.#uploads.get(uploadId);
+    if (upload === undefined || upload.owner !== user.name) {
+      throw new VflareError(
+        'NOT_FOUND',
+        `no job upload ${uploadId} (it stalled, failed or was submitted); submit the job again`,
+      );
+    }
+    this.#uploads.delete(uploadId);
+    if (upload.data === undefined) {
+      throw new VflareError('INVALID_ARGUMENT', `job upload ${uploadId} is incomplete`);
+    }
+    return decode(jobFilesSchema, upload.data, 'uploaded job');
+  }
+
+  async #startDownload(user: CertIdentity, jobId: string): Promise<DownloadTicket> {
+    if (this.#downloads.size >= MAX_TRANSFERS) {
+      throw new VflareError(
+        'INVALID_ARGUMENT',
+        `the server already sends ${MAX_TRANSFERS} job results; try again shortly`,
+      );
+    }
+    const data = encode(await readFolderFiles(this.store.workspaceDir(jobId)));
+    if (data.byteLength > this.#maxJobBytes) {
+      throw new VflareError(
+        'MESSAGE_TOO_BIG',
+        `the result of job ${jobId} packs to ${data.byteLength} bytes, more than the ` +
+          `${this.#maxJobBytes} bytes of transport.maxJobBytes in the server's kit`,
+      );
+    }
+    // Room for the chunk header and the reply's envelope within one message.
+    const chunkBytes = Math.max(
+      1,
+      Math.min(this.#link.chunkBytes, this.#link.maxMessageBytes - CHUNK_HEADER_BYTES - 64),
+    );
+    const chunks = Math.max(1, Math.ceil(data.byteLength / chunkBytes));
+    const downloadId = randomUUID();
+    this.#downloads.set(downloadId, {
+      owner: user.name,
+      data,
+      chunkBytes,
+      chunks,
+      last: performance.now(),
+    });
+    return { downloadId, bytes: data.byteLength, chunks };
+  }
+
+  #downloadChunk(user: CertIdentity, downloadId: string, index: number): Uint8Array {
+    const d = this.#downloads.get(downloadId);
+    if (d === undefined || d.owner !== user.name) {
+      throw new VflareError(
+        'NOT_FOUND',
+        `no job download ${downloadId} in progress (it stalled or ended); run download_job again`,
+      );
+    }
+    if (index >= d.chunks) {
+      throw new VflareError(
+        'INVALID_ARGUMENT',
+        `download_chunk: index ${index} is past the last chunk (${d.chunks - 1})`,
+      );
+    }
+    const offset = index * d.chunkBytes;
+    const body = d.data.subarray(offset, Math.min(offset + d.chunkBytes, d.data.byteLength));
+    const chunk = Buffer.allocUnsafe(CHUNK_HEADER_BYTES + body.byteLength);
+    encodeChunkHeader(chunk, 1, d.data.byteLength, offset);
+    chunk.set(body, CHUNK_HEADER_BYTES);
+    d.last = performance.now();
+    if (index === d.chunks - 1) this.#downloads.delete(downloadId);
+    return chunk;
   }
 
   async #submit(user: CertIdentity, files: readonly FileEntry[]): Promise<string> {
