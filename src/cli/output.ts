@@ -2,6 +2,7 @@
  * Terminal output helpers: plain-text tables, display rounding (summary.json keeps full
  * precision; only what is printed is rounded), and where output goes.
  */
+import { VflareError } from '../runtime/core/errors.js';
 
 /** Where a command writes; tests pass collecting sinks. */
 export interface Io {
@@ -95,4 +96,19 @@ export function metricsTable(metrics: Readonly<Record<string, number>>): string 
     );
   }
   return parts.join('\n\n');
+}
+
+const LEVELS = ['debug', 'info', 'warn', 'error', 'silent'];
+
+/** The log level from `--log-level`, else `LOG_LEVEL`, else warn; checked, naming its source. */
+export function logLevel(flag: string | undefined): string {
+  const level = flag ?? process.env['LOG_LEVEL'] ?? 'warn';
+  if (!LEVELS.includes(level)) {
+    const from = flag === undefined ? 'LOG_LEVEL' : '--log-level';
+    throw new VflareError(
+      'INVALID_ARGUMENT',
+      `${from}: unknown level "${level}"; use one of ${LEVELS.join(', ')}`,
+    );
+  }
+  return level;
 }

@@ -106,10 +106,33 @@ describe('N-site PSI workflow in the simulator', () => {
     expect(err).toBeInstanceOf(Error);
     expect((err as Error).message).toMatch(/s1.*2 duplicate/);
     expect((err as Error).message).not.toMatch(/secret/);
-    const empty = await runPsi({ sites: { s1: [], s2: ['b'] }, workspace: ws, pool }).catch(
+    // The failed run left its summary: the workspace is not reused for another run.
+    const again = await runPsi({ sites: { s1: ['a'], s2: ['a'] }, workspace: ws, pool }).catch(
       (e: Error) => e,
     );
+    expect((again as Error).message).toMatch(/already holds a run/);
+    const empty = await runPsi({
+      sites: { s1: [], s2: ['b'] },
+      workspace: join(ws, 'second'),
+      pool,
+    }).catch((e: Error) => e);
     expect((empty as Error).message).toMatch(/s1.*empty/);
+  });
+
+  it('refuses site names that would leave the workspace, and an empty workspace path', async () => {
+    const ws = await tmp();
+    for (const name of ['..', '.', 'server', 'a/b']) {
+      const err = await runPsi({
+        sites: { [name]: ['a'], s2: ['a'] },
+        workspace: join(ws, 'x'),
+        pool,
+      }).catch((e: Error) => e);
+      expect((err as Error).message).toMatch(/PSI site .*a site name uses/);
+    }
+    const err = await runPsi({ sites: { s1: ['a'], s2: ['a'] }, workspace: ' ', pool }).catch(
+      (e: Error) => e,
+    );
+    expect((err as Error).message).toMatch(/empty path/);
   });
 });
 

@@ -111,6 +111,29 @@ describe('saved models', () => {
     expect(err.join('')).toMatch(/rows have 5 columns; the svm model takes 30 features/);
   });
 
+  test('predictCsv refuses a label the model has no class for, naming the row only', async () => {
+    const rows = (model: string, data: Float64Array | Float32Array, cols: number, y: number[]) => {
+      const csv = join(dir, `labels-${model}.csv`);
+      const lines = y.map((v, r) => [...data.subarray(r * cols, r * cols + cols), v].join(','));
+      writeFileSync(csv, `${lines.join('\n')}\n`);
+      return csv;
+    };
+    const all = models();
+    for (const [name, cols, y] of [
+      ['svm', 30, [0, 1, 7, 0]],
+      ['linear', 30, [0, 1, 0.5, 1]],
+      ['forest', 4, [0, 2, 3, 1]],
+    ] as const) {
+      const path = join(dir, `labels-${name}.json`);
+      await saveTmlModel(path, all[name]!.model);
+      const csv = rows(name, all[name]!.x, cols, [...y]);
+      await expect(predictCsv(path, csv)).rejects.toThrow(
+        new RegExp(`data row 3 has a label that is not a class of the ${name} model`),
+      );
+      await expect(predictCsv(path, csv)).rejects.not.toThrow(/0\.5|\b7\b/);
+    }
+  });
+
   test('predict refuses NaN and Infinity rows, naming the position only', () => {
     const m = models()['linear']!.model;
     const x = Float64Array.from(valid.x.subarray(0, 60));

@@ -11,8 +11,9 @@ import type { ContainerKind } from '../../psi/sizing.js';
 import type { PsiMode } from '../../psi/wire.js';
 import { VflareError } from '../../runtime/core/errors.js';
 import { createLogger } from '../../runtime/core/logger.js';
+import { SITE_NAME } from '../../runtime/jobs/schema.js';
 import { cliIo } from '../main.js';
-import { formatTable } from '../output.js';
+import { formatTable, logLevel } from '../output.js';
 
 interface PsiFlags {
   readonly site: string[];
@@ -41,11 +42,11 @@ export function parseSites(specs: readonly string[], column: string | undefined)
     const eq = spec.indexOf('=');
     const name = eq < 0 ? '' : spec.slice(0, eq);
     const path = eq < 0 ? '' : spec.slice(eq + 1);
-    if (!/^[A-Za-z0-9_.-]+$/.test(name) || name === 'server' || path === '') {
+    if (!SITE_NAME.test(name) || name === 'server' || path === '') {
       throw new VflareError(
         'INVALID_ARGUMENT',
-        `--site: expected NAME=PATH with a name of letters, digits, '.', '_' or '-' (not ` +
-          `"server"), got "${spec}"`,
+        `--site: expected NAME=PATH with a name of letters, digits, '.', '_' or '-' that starts ` +
+          `with a letter or digit (not "server"), got "${spec}"`,
       );
     }
     if (sites[name] !== undefined) {
@@ -103,7 +104,7 @@ export function register(program: Command): void {
         'raw',
       ]);
       const fpr = parseFpr(flags.fpr);
-      const level = flags.logLevel ?? process.env['LOG_LEVEL'] ?? 'warn';
+      const level = logLevel(flags.logLevel);
       const logger = createLogger({ level, pretty: false });
       const r = await runPsi({ sites, workspace: flags.out, mode, container, fpr, logger });
       const summary = Object.fromEntries(

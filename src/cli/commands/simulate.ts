@@ -10,7 +10,7 @@ import { VflareError } from '../../runtime/core/errors.js';
 import { createLogger } from '../../runtime/core/logger.js';
 import { simulateJob } from '../../runtime/jobs/simulate.js';
 import { cliIo, setExitCode } from '../main.js';
-import { formatNumber, formatTable, type Io, metricsTable } from '../output.js';
+import { formatNumber, formatTable, type Io, logLevel, metricsTable } from '../output.js';
 
 interface SimulateFlags {
   readonly workspace?: string;
@@ -136,10 +136,7 @@ Examples:
       const sites = parseSites(flags.sites);
       const seed = parseSeed(flags.seed);
       const grace = parseGrace(flags.deadSiteGrace);
-      const level = flags.logLevel ?? process.env['LOG_LEVEL'] ?? 'warn';
-      if (!['debug', 'info', 'warn', 'error', 'silent'].includes(level)) {
-        throw new VflareError('INVALID_ARGUMENT', `--log-level: unknown level "${level}"`);
-      }
+      const level = logLevel(flags.logLevel);
       const logger = createLogger({ level });
       const bar = io.isTTY
         ? new SingleBar({

@@ -15,6 +15,7 @@ import { VflareError } from '../../runtime/core/errors.js';
 import { createLogger, type Logger } from '../../runtime/core/logger.js';
 import { defaultWorkspace, simulateJob } from '../../runtime/jobs/simulate.js';
 import { cliIo, setExitCode } from '../main.js';
+import { logLevel } from '../output.js';
 import { printSummary } from './simulate.js';
 
 interface Flags {
@@ -215,7 +216,7 @@ export function register(program: Command): void {
         }
         sites.set(entry.slice(0, eq), resolve(entry.slice(eq + 1)));
       }
-      const level = flags.logLevel ?? process.env['LOG_LEVEL'] ?? 'warn';
+      const level = logLevel(flags.logLevel);
       const result = await predictSplit({
         jobDir,
         model: flags.model,

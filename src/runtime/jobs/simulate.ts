@@ -3,7 +3,7 @@
  * read the sites' own configs (data roots, privacy filters), instantiate the apps per party and
  * hand them to `runSimulation`. The CLI's `vflare simulate` is a thin layer over this.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { RunSummary, SitePolicy } from '../core/app.js';
 import type { Workflow } from '../core/controller.js';
@@ -16,6 +16,7 @@ import { instantiateClientApp, instantiateServerApp, type PartyEnv } from './ins
 import { type LoadedJob, loadJob } from './load.js';
 import type { ComponentRegistry } from './registry.js';
 import { readSiteConfig, sitePolicy } from './site-config.js';
+import { freshWorkspace } from './workspace.js';
 
 export interface SimulateJobOptions {
   readonly jobDir: string;
@@ -108,19 +109,58 @@ function withProgress(
   });
 }
 
+/**
+ * Site configs carry the sites' privacy policies, so a mistyped folder or file name must not
+ * quietly run the job without them: a folder that does not exist, or that holds no config for
+ * any party of this run, is an error; a config naming no party of this run is a warning (the
+ * folder may serve other jobs too).
+ */
+function checkSiteConfigDir(dir: string, parties: readonly string[], logger: Logger): void {
+  let names: string[];
+  try {
+    if (!statSync(dir).isDirectory()) throw new Error('not a folder');
+    names = readdirSync(dir).filter((f) => f.endsWith('.json'));
+  } catch {
+    throw new VflareError(
+      'INVALID_ARGUMENT',
+      `--site-config: ${dir} is not a readable folder; give the folder that holds <site>.json ` +
+        'files',
+    );
+  }
+  const wanted = new Set(parties.map((p) => `${p}.json`));
+  const unused = names.filter((f) => !wanted.has(f));
+  if (names.length === 0 || unused.length === names.length) {
+    throw new VflareError(
+      'INVALID_ARGUMENT',
+      `--site-config: ${dir} holds no config for any party of this run ` +
+        `(${parties.join(', ')}); expected files named <party>.json` +
+        (unused.length > 0 ? `, found ${unused.join(', ')}` : ''),
+    );
+  }
+  if (unused.length > 0) {
+    logger.warn(
+      { files: unused, parties },
+      'site configs that name no party of this run are ignored',
+    );
+  }
+}
+
 export async function simulateJob(options: SimulateJobOptions): Promise<SimulateJobResult> {
   const loaded = await loadJob(options.jobDir, options.registry);
   const { job, dir } = loaded;
   const data = options.dataDir === undefined ? undefined : operatorDataDir(job, options.dataDir);
   const deployment = planDeployment(job, options.sites);
   const sites = [...deployment.clients.keys()];
-  const workspace = resolve(options.workspace ?? defaultWorkspace(job.meta.name));
+  const workspace = freshWorkspace(options.workspace ?? defaultWorkspace(job.meta.name));
   options.onWorkspace?.(workspace);
   const logger = options.logger ?? silentLogger;
   const seed = options.seed ?? 0;
 
   const dataRoot: Record<string, string> = {};
   const sitePolicies: Record<string, SitePolicy> = {};
+  if (options.siteConfigDir !== undefined) {
+    checkSiteConfigDir(options.siteConfigDir, [SERVER, ...sites], logger);
+  }
   for (const party of [SERVER, ...sites]) {
     const cfg =
       options.siteConfigDir === undefined

@@ -56,8 +56,41 @@ export async function predictCsv(
     y[r] = (where === 'first' ? row[0] : row[all.cols - 1]) as number;
   }
   const p = predict(model, x);
+  if (where !== 'none') checkLabels(model, y, csvPath);
   const metrics = where === 'none' ? undefined : qualityOf(model, y, p);
   return { ...p, model, rows: all.rows, metrics };
+}
+
+/**
+ * A label the model has no class for would be silently scored as the negative class, so it is
+ * refused. The message names the row (1 = the first data row) and the model's classes, never
+ * the file's value.
+ */
+function checkLabels(model: TmlModel, y: Float64Array, file: string): void {
+  let allowed: ((v: number) => boolean) | undefined;
+  let classes = '';
+  if (model.kind === 'svm') {
+    const [a, b] = model.labels;
+    allowed = (v) => v === a || v === b;
+    classes = `${a} and ${b}`;
+  } else if (model.kind === 'forest') {
+    allowed = (v) => Number.isInteger(v) && v >= 0 && v < model.nClasses;
+    classes = `0 to ${model.nClasses - 1}`;
+  } else if (model.kind === 'linear' && model.loss !== 'squared') {
+    // The saved logistic model knows its positive class only: any two values are accepted.
+    const seen = new Set<number>([model.positiveClass]);
+    allowed = (v) => seen.has(v) || (seen.size < 2 && seen.add(v) !== undefined);
+    classes = `${model.positiveClass} (positive) and one other`;
+  }
+  if (allowed === undefined) return;
+  const bad = y.findIndex((v) => !allowed(v));
+  if (bad >= 0) {
+    throw new VflareError(
+      'INVALID_DATA',
+      `${file}: data row ${bad + 1} has a label that is not a class of the ${model.kind} model ` +
+        `(classes ${classes}); fix the label or score without it (--label none)`,
+    );
+  }
 }
 
 function qualityOf(model: TmlModel, y: Float64Array, p: Prediction): Record<string, number> {

@@ -96,6 +96,34 @@ describe('simulateJob', () => {
     expect(ok.summary.sites['site-2']?.metrics['rows']).toBe(190);
   });
 
+  it('refuses a site-config folder that is missing or configures no party of the run', async () => {
+    const run = (siteConfigDir: string) =>
+      simulateJob({
+        jobDir: 'examples/hello-stats',
+        registry: defaultRegistry(),
+        siteConfigDir,
+        workspace: mkdtempSync(join(tmpdir(), 'sim-cfg-')),
+      }).catch((e: Error) => e);
+    const none = jobFolder({ 'readme.txt': 'no configs here' });
+    expect(((await run(join(none, 'missing'))) as Error).message).toMatch(
+      /--site-config: .*missing is not a readable folder/,
+    );
+    const typo = jobFolder({ 'sites/site1.json': { dataRoot: '.' } });
+    expect(((await run(join(typo, 'sites'))) as Error).message).toMatch(
+      /holds no config for any party of this run \(server, site-1, site-2, site-3\).*site1\.json/,
+    );
+  });
+
+  it('refuses a workspace that already holds a run, and an empty workspace path', async () => {
+    const workspace = mkdtempSync(join(tmpdir(), 'sim-twice-'));
+    const job = { jobDir: 'examples/hello-stats', registry: defaultRegistry(), workspace };
+    expect((await simulateJob(job)).summary.status).toBe('completed');
+    const before = readFileSync(join(workspace, 'summary.json'), 'utf8');
+    await expect(simulateJob(job)).rejects.toThrow(/already holds a run \(summary\.json\)/);
+    expect(readFileSync(join(workspace, 'summary.json'), 'utf8')).toBe(before);
+    await expect(simulateJob({ ...job, workspace: '' })).rejects.toThrow(/empty path/);
+  });
+
   it('is deterministic: same seed, same model bytes; another seed, another model', async () => {
     const dir = jobFolder({
       'meta.json': { name: 'det', deployMap: { app: ['@ALL'] }, minClients: 3 },
