@@ -114,6 +114,13 @@ describe('gRPC transport over mutual TLS', () => {
     await ep.send('site-1', big);
     await until(() => atSite.length === 1);
     expect(Buffer.compare(atSite[0]!, big)).toBe(0);
+    // Chunk bytes that begin like an acknowledgement (byte 2) are still taken as bytes.
+    const twos = new Uint8Array(300_000).fill(2);
+    await ep.send('site-1', twos);
+    await cep.send(twos);
+    await until(() => atSite.length === 2 && received.length === 3);
+    expect(Buffer.compare(atSite[1]!, twos)).toBe(0);
+    expect(Buffer.compare(received[2]![1], twos)).toBe(0);
   });
 
   it('fails an over-size message at the sender with "message too big", without hanging', async () => {
@@ -142,23 +149,115 @@ describe('gRPC transport over mutual TLS', () => {
     await writeFile(cfgPath, JSON.stringify({ ...cfg, name: 'site-1' }));
     const logs: LogRecord[] = [];
     const c = client(await loadKit(imposter, 'site'), logs);
-    void c.start();
-    await until(() => logs.some((l) => /does not match the claimed site/.test(JSON.stringify(l))));
+    // A definitive refusal from the server: no retry, one error line, start() rejects.
+    await expect(c.start()).rejects.toMatchObject({
+      code: 'INVALID_CONFIG',
+      message: expect.stringMatching(/refused the registration: .*does not match the claimed/),
+    });
     const reasons = serverLogs.map((l) => (l.obj as { reason?: string } | undefined)?.reason);
     expect(reasons).toContain('certificate CN "site-3" does not match the claimed site "site-1"');
+    expect(logs.filter((l) => l.msg.includes('retrying'))).toHaveLength(0);
+    expect(logs.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual([
+      'the server refuses this site; giving up',
+    ]);
     expect(c.connected).toBe(false);
-    await c.close();
   });
 
   it('refuses a site of another federation (wrong CA) at the TLS handshake, logged on both sides', async () => {
     const logs: LogRecord[] = [];
     const c = client(await loadKit(foreign.siteKits['site-1']!, 'site'), logs);
-    void c.start();
-    await until(() => logs.some((l) => l.msg.includes('retrying')));
-    await until(() => serverLogs.some((l) => l.msg.includes('refused a TLS connection')));
+    // Bounded: the third refused handshake ends the client, with the reason, and start() rejects.
+    await expect(c.start()).rejects.toMatchObject({
+      code: 'INVALID_CONFIG',
+      message: expect.stringMatching(/TLS handshake refused 3 times: .*certificate.*giving up/),
+    });
+    expect(logs.filter((l) => l.msg.includes('retrying')).length).toBeGreaterThanOrEqual(2);
+    expect(logs.filter((l) => l.level === 'error')).toHaveLength(1);
+    expect(serverLogs.some((l) => l.msg.includes('refused a TLS connection'))).toBe(true);
     expect(c.connected).toBe(false);
+    await expect(c.waitConnected()).rejects.toThrow(/giving up/);
+  });
+
+  it('keeps retrying with doubling back-off while the server is unreachable', async () => {
+    const { createServer } = await import('node:net');
+    const closed = await new Promise<number>((ok) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => ok(p));
+      });
+    });
+    const logs: LogRecord[] = [];
+    const c = client(await loadKit(kits.siteKits['site-3']!, 'site'), logs, {
+      port: closed,
+      minBackoffMs: 20,
+      maxBackoffMs: 80,
+      maxHandshakeRefusals: 2,
+    });
+    let refused: unknown;
+    c.start().catch((err: unknown) => {
+      refused = err;
+    });
+    await until(() => logs.filter((l) => l.msg.includes('retrying')).length >= 6, 20_000);
+    const delays = logs
+      .filter((l) => l.msg.includes('retrying'))
+      .map((l) => (l.obj as { retryInMs: number }).retryInMs);
+    expect(delays.slice(0, 4)).toEqual([20, 40, 80, 80]);
+    expect(refused).toBeUndefined();
+    expect(c.refused).toBeUndefined();
     await c.close();
   });
+
+  it('counts a connection dropped before any TLS answer (a proxy with no server) as an outage', async () => {
+    const { createServer } = await import('node:net');
+    const dropper = createServer((socket) => socket.destroy());
+    const dropPort = await new Promise<number>((ok) =>
+      dropper.listen(0, '127.0.0.1', () => ok((dropper.address() as { port: number }).port)),
+    );
+    try {
+      const logs: LogRecord[] = [];
+      const c = client(await loadKit(kits.siteKits['site-3']!, 'site'), logs, {
+        host: '127.0.0.1',
+        port: dropPort,
+        minBackoffMs: 20,
+        maxBackoffMs: 40,
+        maxHandshakeRefusals: 2,
+      });
+      c.start().catch(() => undefined);
+      await until(() => logs.filter((l) => l.msg.includes('retrying')).length >= 4, 20_000);
+      expect(c.refused).toBeUndefined();
+      expect(logs.some((l) => l.level === 'error')).toBe(false);
+      await c.close();
+    } finally {
+      await new Promise((ok) => dropper.close(ok));
+    }
+  });
+
+  it('makes `vflare client start` exit non-zero, with one clear line, on a refused certificate', async () => {
+    const { execFile } = await import('node:child_process');
+    const { resolve } = await import('node:path');
+    const kitDir = join(dir, 'foreign-cli');
+    await cp(foreign.siteKits['site-2']!, kitDir, { recursive: true });
+    const cfgPath = join(kitDir, 'startup/kit.json');
+    const cfg = JSON.parse(await readFile(cfgPath, 'utf8'));
+    await writeFile(cfgPath, JSON.stringify({ ...cfg, server: { ...cfg.server, port } }));
+    const cli = [process.execPath, '--import', 'tsx', resolve('src/cli/main.ts')];
+    const result = await new Promise<{ code: number | null; out: string }>((ok) => {
+      const child = execFile(cli[0]!, [...cli.slice(1), 'client', 'start', kitDir], {
+        timeout: 60_000,
+      });
+      let out = '';
+      child.stdout?.on('data', (d: string) => {
+        out += d;
+      });
+      child.stderr?.on('data', (d: string) => {
+        out += d;
+      });
+      child.on('exit', (code) => ok({ code, out }));
+    });
+    expect(result.code).toBe(1);
+    expect(result.out).toMatch(/error: site site-2: TLS handshake refused 3 times: .*giving up/);
+    expect(result.out.match(/the server refuses this site; giving up/g)).toHaveLength(1);
+  }, 90_000);
 
   it('refuses streams without a valid session token and keeps serving others', async () => {
     const kit = await loadKit(kits.siteKits['site-3']!, 'site');
@@ -305,14 +404,13 @@ describe('gRPC transport over mutual TLS', () => {
     const before = serverLogs.filter((l) => l.msg.includes('refused a TLS connection')).length;
     const logs: LogRecord[] = [];
     const c = client(await loadKit(expired, 'site'), logs);
-    void c.start();
-    await until(
-      () => serverLogs.filter((l) => l.msg.includes('refused a TLS connection')).length > before,
-    );
+    await expect(c.start()).rejects.toThrow(/TLS handshake refused 3 times/);
+    expect(
+      serverLogs.filter((l) => l.msg.includes('refused a TLS connection')).length,
+    ).toBeGreaterThan(before);
     const reasons = serverLogs.map((l) => JSON.stringify(l.obj ?? {}));
     expect(reasons.some((r) => /CERT_HAS_EXPIRED|expired/i.test(r))).toBe(true);
     expect(c.connected).toBe(false);
-    await c.close();
   });
 
   it('reconnects with back-off after the server restarts', async () => {

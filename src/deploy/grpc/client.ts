@@ -2,12 +2,19 @@
  * The site side of the gRPC transport: mutual TLS with the kit's certificate, registration for
  * a session token, a control stream with heartbeats, reconnection with doubling back-off, and one
  * job stream per running job (the engine's `ClientEndpoint`).
+ *
+ * Refusals are not outages. A registration the server refuses (CN mismatch, wrong project) ends
+ * the client at once; a refused TLS handshake (wrong CA, expired certificate, told apart from an
+ * outage by `handshake.ts`) ends it after `maxHandshakeRefusals` attempts. Either way it logs one
+ * error line with the reason and `start()` / `waitConnected()` reject, so `vflare client start`
+ * exits non-zero. Network outages keep the doubling back-off, without limit.
  */
 import type { Duplex } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { type Logger, VflareError } from '../../runtime/core/index.js';
 import type { ClientEndpoint, ClientFrameHandlers } from '../../runtime/transport/driver.js';
 import type { StartupKit } from '../provision/kit.js';
+import { probeHandshake } from './handshake.js';
 import { Link, type LinkSettings } from './link.js';
 import {
   decode,
@@ -90,6 +97,18 @@ export interface FederationClientOptions extends ChannelOptions {
   readonly maxBackoffMs?: number;
   /** Deadline of one registration call (ms); default 10 s. */
   readonly requestTimeoutMs?: number;
+  /**
+   * Refused TLS handshakes (since the last successful connection) after which the client gives
+   * up; default 3. A registration the server refuses gives up at once.
+   */
+  readonly maxHandshakeRefusals?: number;
+  /** Called once when the client gives up on a refusal (it is closed by then). */
+  readonly onRefused?: (error: VflareError) => void;
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(err: VflareError): void;
 }
 
 export class FederationClient {
@@ -102,9 +121,12 @@ export class FederationClient {
   #heartbeat: NodeJS.Timeout | undefined;
   #retry: NodeJS.Timeout | undefined;
   #failures = 0;
+  #refusals = 0;
   #ready = false;
   #stopped = false;
-  #connectedWaiters: Array<() => void> = [];
+  /** Set when the client gave up on a refusal. */
+  #refused: VflareError | undefined;
+  #connectedWaiters: Waiter[] = [];
 
   constructor(options: FederationClientOptions) {
     if (options.kit.config.kind !== 'site') {
@@ -121,16 +143,26 @@ export class FederationClient {
     return this.#ready && this.#control !== undefined && !this.#control.closed;
   }
 
-  /** Starts connecting (and keeps reconnecting); resolves once connected the first time. */
+  /**
+   * Starts connecting (and keeps reconnecting); resolves once connected the first time. Rejects
+   * with `INVALID_CONFIG` when the server refuses this site's identity (see the file comment).
+   */
   start(): Promise<void> {
     const ready = this.waitConnected();
     void this.#connect();
     return ready;
   }
 
+  /** Resolves when connected; rejects once the client gave up on a refusal. */
   waitConnected(): Promise<void> {
+    if (this.#refused !== undefined) return Promise.reject(this.#refused);
     if (this.connected) return Promise.resolve();
-    return new Promise((resolve) => this.#connectedWaiters.push(resolve));
+    return new Promise((resolve, reject) => this.#connectedWaiters.push({ resolve, reject }));
+  }
+
+  /** The refusal the client gave up on, if it did. */
+  get refused(): VflareError | undefined {
+    return this.#refused;
   }
 
   async sendControl(message: SiteControl): Promise<void> {
@@ -211,9 +243,56 @@ export class FederationClient {
       this.#token = reply.token;
       this.#openControl(reply.heartbeatMs);
     } catch (err) {
-      const e = err as grpc.ServiceError;
-      this.#scheduleReconnect(e.details ?? e.message ?? 'registration failed');
+      await this.#onRegisterFailed(err as grpc.ServiceError);
     }
+  }
+
+  /** Retries an outage; gives up on a refusal (at once, or after repeated TLS refusals). */
+  async #onRegisterFailed(e: grpc.ServiceError): Promise<void> {
+    const details = e.details ?? e.message ?? 'registration failed';
+    if (this.#stopped) return;
+    if (e.code === grpc.status.PERMISSION_DENIED || e.code === grpc.status.INVALID_ARGUMENT) {
+      this.#giveUp(`the server refused the registration: ${details}`, 1);
+      return;
+    }
+    if (e.code === grpc.status.UNAVAILABLE) {
+      const host = this.#o.host ?? this.#o.kit.config.server.host;
+      const port = this.#o.port ?? this.#o.kit.config.server.port;
+      const probe = await probeHandshake(this.#o.kit, host, port, this.#o.requestTimeoutMs);
+      if (this.#stopped) return;
+      if (probe.kind === 'refused') {
+        this.#refusals++;
+        // grpc-js names a certificate problem found on this side; otherwise the probe's words.
+        const reason = /Failed to connect|No connection established/.test(details)
+          ? probe.reason
+          : details.replace(/^No connection established\. Last error: /, '');
+        const max = this.#o.maxHandshakeRefusals ?? 3;
+        if (this.#refusals >= max) {
+          this.#giveUp(`TLS handshake refused ${this.#refusals} times: ${reason}`, this.#refusals);
+          return;
+        }
+        this.#scheduleReconnect(`TLS handshake refused (${this.#refusals} of ${max}): ${reason}`);
+        return;
+      }
+    }
+    this.#scheduleReconnect(details);
+  }
+
+  #giveUp(reason: string, attempts: number): void {
+    const error = new VflareError(
+      'INVALID_CONFIG',
+      `site ${this.site}: ${reason}; giving up. Check that the startup kit ${this.#o.kit.dir} ` +
+        'belongs to this federation, that its certificate is valid and names this site, and ' +
+        'that the server address is right',
+      { context: { site: this.site } },
+    );
+    this.#refused = error;
+    this.#log.error({ reason, attempts }, 'the server refuses this site; giving up');
+    void this.close();
+    const waiters = this.#connectedWaiters;
+    this.#connectedWaiters = [];
+    for (const w of waiters) w.reject(error);
+    this.#o.onRefused?.(error);
   }
 
   #openControl(heartbeatMs: number): void {
@@ -263,9 +342,10 @@ export class FederationClient {
     if (this.#failures > 0) this.#log.info('reconnected to the server');
     else this.#log.info('connected to the server');
     this.#failures = 0;
+    this.#refusals = 0;
     const waiters = this.#connectedWaiters;
     this.#connectedWaiters = [];
-    for (const w of waiters) w();
+    for (const w of waiters) w.resolve();
   }
 
   #scheduleReconnect(reason: string): void {

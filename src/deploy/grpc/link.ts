@@ -12,7 +12,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { type Logger, VflareError } from '../../runtime/core/index.js';
-import { CHUNK_HEADER_BYTES, chunksOf, MAX_MESSAGE_LIMIT, Reassembler } from './chunks.js';
+import { CHUNK_HEADER_BYTES, MAX_MESSAGE_LIMIT, Reassembler, wireUnitsOf } from './chunks.js';
 
 const KIND_ACK = 2;
 const ACK_BYTES = 5;
@@ -125,15 +125,21 @@ export class Link {
     }
     const id = this.#nextId;
     this.#nextId = this.#nextId >= 0xffff_fffe ? 1 : this.#nextId + 1;
-    for (const chunk of chunksOf(message, id, this.#settings.chunkBytes)) {
-      while (this.#unacked > 0 && this.#unacked + chunk.byteLength > this.#window) {
+    for (const unit of wireUnitsOf(message, id, this.#settings.chunkBytes)) {
+      let bytes = 0;
+      for (const part of unit) bytes += part.byteLength;
+      while (this.#unacked > 0 && this.#unacked + bytes > this.#window) {
         await this.#credit();
       }
       if (this.#closed !== undefined) {
         throw new VflareError('PEER_FAILED', `link closed: ${this.#closed}`);
       }
-      this.#unacked += chunk.byteLength;
-      if (!this.#stream.write(chunk)) await this.#drained();
+      this.#unacked += bytes;
+      // A unit's parts go out back to back: no await between them, so no other message's
+      // chunk can come between a header and its bytes.
+      let flowing = true;
+      for (const part of unit) flowing = this.#stream.write(part) && flowing;
+      if (!flowing) await this.#drained();
     }
   }
 
@@ -211,7 +217,7 @@ export class Link {
 
   #onChunk(chunk: Buffer): void {
     if (this.#closed !== undefined) return;
-    if (chunk.byteLength > 0 && chunk[0] === KIND_ACK) {
+    if (!this.#reassembler.awaitingBytes && chunk.byteLength > 0 && chunk[0] === KIND_ACK) {
       this.#onAck(chunk);
       return;
     }

@@ -55,6 +55,11 @@ type Reply = { kind: 'task'; msg: TaskMessage } | { kind: 'none' } | { kind: 'en
 
 const NEVER = new Promise<never>(() => {});
 
+/** A task being run: `abort` fires its signal and ends the wait for its executor at once. */
+interface RunningTask {
+  abort(): void;
+}
+
 export class ClientRunner {
   readonly site: string;
   readonly #o: ClientRunnerOptions;
@@ -62,7 +67,7 @@ export class ClientRunner {
   readonly #siteContext: SiteContext;
   readonly #jobState: JobState = new TypedStore();
   readonly #job = new AbortController();
-  readonly #running = new Map<string, AbortController>();
+  readonly #running = new Map<string, RunningTask>();
   readonly #executors = new Map<string, Executor>();
   readonly #broken = new Map<Executor, string>();
   readonly #filters: FilterChains;
@@ -74,6 +79,16 @@ export class ClientRunner {
   #noWelcome: ((reason: string) => void) | undefined;
   #poll: { reqId: number; resolve: (r: Reply) => void } | undefined;
   #reqSeq = 0;
+  /** The server takes the next poll inside a result (`welcome.resultPolls`). */
+  #resultPolls = false;
+  /**
+   * One timer for the lost-reply guard of every poll, re-armed (`refresh`) when a poll starts
+   * rather than created and cleared per poll; `#guarded` is the poll it was armed for.
+   */
+  #pollGuard: ReturnType<typeof setTimeout> | undefined;
+  #guarded = 0;
+  /** The executors' job context, made once (its fields do not change during the job). */
+  #jobCtx: SiteJobContext | undefined;
   #ended = false;
   #killed = false;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -125,16 +140,22 @@ export class ClientRunner {
       throw err;
     }
     this.#parties = welcome.parties;
+    this.#resultPolls = welcome.resultPolls === true;
     const interval = this.#o.heartbeatIntervalMs ?? welcome.heartbeatIntervalMs;
     this.#heartbeat = setInterval(() => this.#send({ type: 'heartbeat' }), interval);
     await this.#initialize();
+    // A task's result waits for the next poll, to go out in the same frame when the server
+    // takes polls inside results; it is sent alone otherwise, or when the loop ends.
+    let answer: TaskResult | undefined;
     try {
       while (!this.#ended && !this.#killed) {
-        const reply = await this.#getTask();
+        const reply = await this.#getTask(answer);
+        answer = undefined;
         if (reply.kind === 'end') break;
-        if (reply.kind === 'task') await this.#runTask(reply.msg);
+        if (reply.kind === 'task') answer = await this.#runTask(reply.msg);
       }
     } finally {
+      if (answer !== undefined) this.#sendResult(answer);
       await this.#shutdown();
     }
   }
@@ -148,6 +169,7 @@ export class ClientRunner {
     this.#killed = true;
     this.#logger.info('site killed (test hook)');
     clearInterval(this.#heartbeat);
+    clearTimeout(this.#pollGuard);
     this.#poll?.resolve({ kind: 'end' });
     this.#noWelcome?.('killed');
     this.#abortJob();
@@ -283,35 +305,39 @@ export class ClientRunner {
     });
   }
 
-  #getTask(): Promise<Reply> {
+  /** Polls for the next task; `answer`, the last task's result, goes first (see `run`). */
+  #getTask(answer?: TaskResult): Promise<Reply> {
     const waitMs = this.#o.longPollMs ?? ENGINE_DEFAULTS.longPollMs;
     const reqId = ++this.#reqSeq;
+    if (answer !== undefined && !this.#resultPolls) {
+      this.#sendResult(answer);
+      answer = undefined;
+    }
     return new Promise<Reply>((resolve) => {
       // If the server never answers (lost frame), ask again after a generous margin.
-      const timer = setTimeout(
-        () => {
-          if (this.#poll?.reqId !== reqId) return;
-          this.#poll = undefined;
-          resolve({ kind: 'none' });
-        },
-        waitMs * 2 + 1_000,
-      );
-      this.#poll = {
-        reqId,
-        resolve: (r) => {
-          clearTimeout(timer);
-          resolve(r);
-        },
-      };
-      this.#send({ type: 'get-task', reqId, waitMs });
+      this.#guarded = reqId;
+      if (this.#pollGuard === undefined) {
+        this.#pollGuard = setTimeout(() => this.#pollExpired(), waitMs * 2 + 1_000);
+      } else this.#pollGuard.refresh();
+      this.#poll = { reqId, resolve };
+      if (answer !== undefined) this.#sendResult(answer, { reqId, waitMs });
+      else this.#send({ type: 'get-task', reqId, waitMs });
     });
+  }
+
+  /** The guard fired: the poll it was armed for, if still unanswered, ends with no task. */
+  #pollExpired(): void {
+    const poll = this.#poll;
+    if (poll === undefined || poll.reqId !== this.#guarded) return;
+    this.#poll = undefined;
+    poll.resolve({ kind: 'none' });
   }
 
   // -------------------------------------------------------------------------------------------
   // Running a task
 
   #jobContext(): SiteJobContext {
-    return {
+    this.#jobCtx ??= {
       site: this.site,
       jobId: this.#o.jobId,
       signal: this.#job.signal,
@@ -324,6 +350,7 @@ export class ClientRunner {
       seed: this.#o.seed,
       reportMetrics: (m) => this.#reportMetrics(m),
     };
+    return this.#jobCtx;
   }
 
   #reportMetrics(metrics: Readonly<Record<string, number>>): void {
@@ -345,18 +372,29 @@ export class ClientRunner {
     }
   }
 
-  async #runTask(msg: TaskMessage): Promise<void> {
+  /** Runs a task; returns its result to send, or nothing (a re-send, or the site died). */
+  async #runTask(msg: TaskMessage): Promise<TaskResult | undefined> {
     const { headers } = msg.task;
     const existing = this.#running.get(headers.taskId);
-    if (existing !== undefined) return; // a re-send of what is running already
+    if (existing !== undefined) return undefined; // a re-send of what is running already
     const controller = new AbortController();
-    // The job's end aborts every running task (`#abortJob`), so no per-task listener is needed.
-    if (this.#job.signal.aborted) controller.abort();
-    this.#running.set(headers.taskId, controller);
+    // Every abort goes through this handle (a server `abort`, the job's end in `#abortJob`), so
+    // it can end the wait for the executor directly: no listener on the signal per task.
+    let stopWaiting!: () => void;
+    const aborted = new Promise<'aborted'>((resolve) => {
+      stopWaiting = () => resolve('aborted');
+    });
+    const handle: RunningTask = {
+      abort: () => {
+        controller.abort();
+        stopWaiting();
+      },
+    };
+    if (this.#job.signal.aborted) handle.abort();
+    this.#running.set(headers.taskId, handle);
     try {
-      const result = await this.#process(msg.task, controller.signal);
-      if (result === 'died') return;
-      this.#sendResult(result);
+      const result = await this.#process(msg.task, controller.signal, aborted);
+      return result === 'died' ? undefined : result;
     } finally {
       this.#running.delete(headers.taskId);
     }
@@ -368,7 +406,11 @@ export class ClientRunner {
     for (const c of this.#running.values()) c.abort();
   }
 
-  async #process(task: TaskData, signal: AbortSignal): Promise<TaskResult | 'died'> {
+  async #process(
+    task: TaskData,
+    signal: AbortSignal,
+    aborted: Promise<'aborted'>,
+  ): Promise<TaskResult | 'died'> {
     const { headers } = task;
     const log = this.#logger.child(
       headers.round === undefined
@@ -407,10 +449,6 @@ export class ClientRunner {
       signal,
       logger: log,
     };
-    const aborted = new Promise<'aborted'>((resolve) => {
-      if (signal.aborted) resolve('aborted');
-      signal.addEventListener('abort', () => resolve('aborted'), { once: true });
-    });
     let out: unknown;
     try {
       const running =
@@ -475,10 +513,12 @@ export class ClientRunner {
     };
   }
 
-  #sendResult(result: TaskResult): void {
+  #sendResult(result: TaskResult, next?: { reqId: number; waitMs: number }): void {
     let frame: Uint8Array;
     try {
-      frame = encodeMessage({ type: 'result', result });
+      frame = encodeMessage(
+        next === undefined ? { type: 'result', result } : { type: 'result', result, next },
+      );
     } catch (err) {
       const reason = `the result cannot be encoded: ${safeMessage(err)}`;
       this.#logger.warn({ task: result.headers.taskName, reason }, 'result not sent');
@@ -488,7 +528,11 @@ export class ClientRunner {
         payload: null,
         reason,
       };
-      frame = encodeMessage({ type: 'result', result: fallback });
+      frame = encodeMessage(
+        next === undefined
+          ? { type: 'result', result: fallback }
+          : { type: 'result', result: fallback, next },
+      );
     }
     this.#sendFrame(frame);
   }
@@ -497,6 +541,7 @@ export class ClientRunner {
 
   async #shutdown(): Promise<void> {
     clearInterval(this.#heartbeat);
+    clearTimeout(this.#pollGuard);
     for (const c of this.#running.values()) c.abort();
     if (this.#killed) {
       this.#peers?.close();

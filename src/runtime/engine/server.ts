@@ -275,6 +275,8 @@ export class ServerEngine {
         void this.#onResult(site, msg.result).catch((err: unknown) =>
           this.#logger.error({ peer: site, error: safeMessage(err) }, 'result handling failed'),
         );
+        // The site's next poll, carried in the result frame: as if a get-task frame followed.
+        if (msg.next !== undefined) this.#onGetTask(site, msg.next);
         return;
       case 'heartbeat':
         return;
@@ -347,6 +349,7 @@ export class ServerEngine {
       jobId: this.jobId,
       parties: this.#parties,
       heartbeatIntervalMs: this.#o.heartbeatIntervalMs ?? ENGINE_DEFAULTS.heartbeatIntervalMs,
+      resultPolls: true,
     });
     if (this.#ended) this.#send(site, { type: 'bye', reason: 'the job has ended' });
   }
@@ -373,7 +376,7 @@ export class ServerEngine {
   // -------------------------------------------------------------------------------------------
   // Task hand-out (long-poll)
 
-  #onGetTask(site: string, msg: GetTaskMessage): void {
+  #onGetTask(site: string, msg: Pick<GetTaskMessage, 'reqId' | 'waitMs'>): void {
     const prior = this.#polls.get(site);
     if (prior !== undefined) clearTimeout(prior.timer);
     if (this.#ended) {
@@ -868,7 +871,8 @@ export class ServerEngine {
       });
     };
     // Forwarded unchanged; when it goes to one site only and the server keeps no view of it,
-    // the bytes are handed over rather than copied.
+    // the bytes are handed over rather than copied. To several parties (the server's own
+    // handler views the frame too), every site gets its own copy.
     const transfer = msg.to.length === 1;
     for (const target of msg.to) {
       if (!this.#parties.includes(target)) {
@@ -882,6 +886,7 @@ export class ServerEngine {
           msg.type,
           () => replyFor(target, `"${target}" is not connected`),
           transfer,
+          !transfer,
         );
       }
     }

@@ -509,13 +509,16 @@ function messageOf(raw: unknown, state: DecodeState): WireMessage {
   switch (type) {
     case 'hello':
       return { type, jobId: str(m['jobId'], 'message.jobId') };
-    case 'welcome':
-      return {
+    case 'welcome': {
+      const welcome = {
         type,
         jobId: str(m['jobId'], 'message.jobId'),
         parties: strList(m['parties'], 'message.parties'),
         heartbeatIntervalMs: int(m['heartbeatIntervalMs'], 'message.heartbeatIntervalMs'),
       };
+      const resultPolls = optional(m, 'resultPolls', 'message', bool);
+      return resultPolls === undefined ? welcome : { ...welcome, resultPolls };
+    }
     case 'get-task':
       return {
         type,
@@ -530,8 +533,14 @@ function messageOf(raw: unknown, state: DecodeState): WireMessage {
       };
     case 'no-task':
       return { type, reqId: int(m['reqId'], 'message.reqId') };
-    case 'result':
-      return { type, result: taskResultOf(m['result'], state, 'message.result') };
+    case 'result': {
+      const result = taskResultOf(m['result'], state, 'message.result');
+      const next = optional(m, 'next', 'message', (v, p) => {
+        const o = record(v, p);
+        return { reqId: int(o['reqId'], `${p}.reqId`), waitMs: int(o['waitMs'], `${p}.waitMs`) };
+      });
+      return next === undefined ? { type, result } : { type, result, next };
+    }
     case 'heartbeat':
       return { type };
     case 'metrics':

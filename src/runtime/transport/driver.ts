@@ -22,15 +22,17 @@ export interface FrameSendOptions {
   /**
    * The sender keeps no reference to the frame and nothing else views its memory (e.g. a peer
    * message forwarded unchanged to its only target), so an in-process driver may hand the same
-   * buffer over instead of copying it. Network drivers ignore it.
+   * buffer over instead of copying it. This is also what a send without `shared` means: the
+   * flag only documents it at call sites. Network drivers ignore it.
    */
   readonly transfer?: boolean;
   /**
    * The sender keeps the frame and may send the same bytes to other sites (a broadcast encoded
-   * once for every site that gets identical data). An in-process driver must then hand every
-   * recipient its own copy, never the frame itself, because decoded tensors view the frame's
-   * memory and a site may change them in place. Network drivers ignore it (writing to a socket
-   * copies anyway).
+   * once for every site that gets identical data, a peer request forwarded to several targets).
+   * An in-process driver must then hand every recipient its own copy, never the frame itself,
+   * because decoded tensors view the frame's memory and a site may change them in place.
+   * Without it, the frame is given up to its one recipient. Network drivers ignore it (writing
+   * to a socket copies anyway).
    */
   readonly shared?: boolean;
 }

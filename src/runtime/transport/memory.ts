@@ -8,11 +8,13 @@
  * silently dropped, as a dead network would, and no close is signalled.
  *
  * Isolation: decoded tensors view their frame's memory, so two parties must never receive the
- * same buffer (a site training in place would change another site's copy). A frame the sender
- * flags `shared` (a broadcast encoded once for all its sites) is delivered to every recipient
- * as a private copy, and any other frame handed to the network a second time (a peer request
- * forwarded to several targets) is delivered as a copy from the second time on, as a real
- * network would deliver it.
+ * same buffer (a site training in place would change another site's copy). The sender says how
+ * it hands a frame over (`FrameSendOptions`): a frame flagged `shared` (a broadcast encoded once
+ * for all its sites, a peer request forwarded to several targets) is delivered to every
+ * recipient as a private copy; any other frame is handed over as it is, since the sender gives
+ * it up (the driver contract: a frame is not touched after `send`). Trusting the flag instead of
+ * remembering every delivered frame (a WeakSet until 2026-12) keeps the per-frame cost at a
+ * queued microtask: weak-set entries cost every garbage collection.
  */
 import { VflareError } from '../core/errors.js';
 import type {
@@ -45,7 +47,6 @@ export class InMemoryNetwork {
   readonly #maxFrameBytes: number;
   #server: ServerFrameHandlers | undefined;
   readonly stats: NetworkStats = { frames: 0, bytes: 0 };
-  readonly #delivered = new WeakSet<Uint8Array>();
 
   constructor(options: InMemoryNetworkOptions = {}) {
     this.#maxFrameBytes = options.maxFrameBytes ?? 2 ** 31;
@@ -67,12 +68,7 @@ export class InMemoryNetwork {
         this.#check(frame);
         if (link.severed) return;
         const handlers = link.handlers;
-        const own =
-          options?.shared === true
-            ? this.#copy(frame)
-            : options?.transfer === true
-              ? frame
-              : this.#own(frame);
+        const own = options?.shared === true ? copyOf(frame) : frame;
         queueMicrotask(() => handlers.onFrame(own));
       },
       connectedSites: () =>
@@ -108,8 +104,7 @@ export class InMemoryNetwork {
         }
         this.#check(frame);
         if (link.severed) return;
-        const own = this.#own(frame);
-        queueMicrotask(() => server.onFrame(site, own));
+        queueMicrotask(() => server.onFrame(site, frame));
       },
       close: async () => {
         if (link.handlers === undefined) return;
@@ -128,23 +123,6 @@ export class InMemoryNetwork {
     if (link) link.severed = true;
   }
 
-  /** The frame itself on its first delivery, a private copy on any later one. */
-  #own(frame: Uint8Array): Uint8Array {
-    if (!this.#delivered.has(frame)) {
-      this.#delivered.add(frame);
-      return frame;
-    }
-    return this.#copy(frame);
-  }
-
-  /** A private copy, itself marked as delivered. */
-  #copy(frame: Uint8Array): Uint8Array {
-    // Not `frame.slice()`: on a Node Buffer that is a view, not a copy.
-    const copy = new Uint8Array(frame);
-    this.#delivered.add(copy);
-    return copy;
-  }
-
   #check(frame: Uint8Array): void {
     if (frame.byteLength > this.#maxFrameBytes) {
       throw new VflareError(
@@ -155,4 +133,9 @@ export class InMemoryNetwork {
     this.stats.frames++;
     this.stats.bytes += frame.byteLength;
   }
+}
+
+/** A private copy (not `frame.slice()`: on a Node Buffer that is a view, not a copy). */
+function copyOf(frame: Uint8Array): Uint8Array {
+  return new Uint8Array(frame);
 }

@@ -21,6 +21,11 @@ export interface WelcomeMessage {
   /** Every party of the job: `server` and the sites, in deploy order. */
   readonly parties: readonly string[];
   readonly heartbeatIntervalMs: number;
+  /**
+   * The server takes a site's next long-poll inside its `result` (`ResultMessage.next`). A site
+   * sends `next` only when told so, so a site and a server of different builds still agree.
+   */
+  readonly resultPolls?: boolean;
 }
 
 /** Site → server: long-poll for a task; the server answers within `waitMs`. */
@@ -47,10 +52,15 @@ export interface NoTaskMessage {
   readonly reqId: number;
 }
 
-/** Site → server: the answer to a task (its `site` is checked against the link's identity). */
+/**
+ * Site → server: the answer to a task (its `site` is checked against the link's identity).
+ * `next` is the site's next long-poll, carried in the same frame (one message fewer per site and
+ * task); the server handles it as a `get-task` right after the result.
+ */
 export interface ResultMessage {
   readonly type: 'result';
   readonly result: TaskResult;
+  readonly next?: { readonly reqId: number; readonly waitMs: number };
 }
 
 /** Site → server: liveness. Any message counts, heartbeats cover idle and busy periods. */

@@ -195,6 +195,72 @@ describe('codec round trip', () => {
   });
 });
 
+describe('codec typed arrays (property)', () => {
+  const CLASSES = [
+    Float32Array,
+    Float64Array,
+    Int32Array,
+    Uint8Array,
+    Uint32Array,
+    Int8Array,
+    Int16Array,
+    Uint16Array,
+    Uint8ClampedArray,
+    BigInt64Array,
+    BigUint64Array,
+  ] as const;
+
+  it('round-trips every element type byte-exactly, from any offset, empty or not, into any frame offset', () => {
+    const arrayArb = fc
+      .record({
+        cls: fc.integer({ min: 0, max: CLASSES.length - 1 }),
+        // Source views start anywhere their element size allows, not only on 8-byte boundaries.
+        lead: fc.integer({ min: 0, max: 7 }),
+        bytes: fc.uint8Array({ maxLength: 96 }),
+      })
+      .map(({ cls, lead, bytes }) => {
+        const Ctor = CLASSES[cls]!;
+        const size = Ctor.BYTES_PER_ELEMENT;
+        const n = Math.floor(bytes.length / size);
+        const buf = new ArrayBuffer(lead * size + n * size + size);
+        new Uint8Array(buf, lead * size, n * size).set(bytes.subarray(0, n * size));
+        return new Ctor(buf, lead * size, n);
+      });
+    fc.assert(
+      fc.property(
+        fc.array(arrayArb, { maxLength: 8 }),
+        fc.integer({ min: 0, max: 7 }),
+        (arrays, frameShift) => {
+          const payload = { kind: 'test-arrays', meta: {}, arrays } as unknown as Payload;
+          const frame = encodeMessage({
+            type: 'peer-reply',
+            reqId: 'r',
+            from: 'a',
+            to: 'b',
+            reply: { rc: 'ok', payload },
+          });
+          // The frame as a socket might hand it over: at any offset in a larger buffer.
+          const placed = new Uint8Array(frame.byteLength + frameShift).subarray(frameShift);
+          placed.set(frame);
+          const back = decodeMessage(placed) as unknown as {
+            reply: { payload: { arrays: unknown[] } };
+          };
+          const got = back.reply.payload.arrays;
+          expect(got).toHaveLength(arrays.length);
+          for (const [i, a] of arrays.entries()) {
+            const b = got[i] as typeof a;
+            expect(b.constructor).toBe(a.constructor);
+            expect(b.length).toBe(a.length);
+            expect(b.byteOffset % a.BYTES_PER_ELEMENT).toBe(0);
+            expect(bytesOf(b).equals(bytesOf(a))).toBe(true);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
 describe('codec rejects malformed input', () => {
   it('rejects frames that are not vflare frames or are cut short', () => {
     const frame = encodeMessage(weightsMessage());

@@ -34,17 +34,74 @@ describe('InMemoryNetwork', () => {
     expect(Array.from(b!)).toEqual([1, 2, 3, 4]);
   });
 
-  it('hands a transferred frame over as is, and copies a frame sent a second time', async () => {
+  it('hands a frame sent without `shared` over as is, transferred or not', async () => {
     const { server, received, settle } = await wired(['a', 'b']);
     const moved = Uint8Array.from([5]);
     await server.send('a', moved, { transfer: true });
-    const twice = Uint8Array.from([7, 8]);
-    await server.send('a', twice);
-    await server.send('b', twice);
+    const given = Uint8Array.from([7, 8]);
+    await server.send('b', given);
     await settle();
     expect(received.get('a')![0]).toBe(moved);
-    expect(received.get('a')![1]).toBe(twice);
-    expect(received.get('b')![0]).not.toBe(twice);
-    expect(Array.from(received.get('b')![0]!)).toEqual([7, 8]);
+    expect(received.get('b')![0]).toBe(given);
+  });
+
+  it('gives each target of a peer request to several sites its own copy', async () => {
+    const { runSimulation } = await import('../../../src/runtime/sim/index.js');
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const workspace = await mkdtemp(join(tmpdir(), 'vflare-mem-'));
+    const seen = new Map<string, Float32Array>();
+    try {
+      const summary = await runSimulation({
+        job: 'fan-out',
+        sites: ['site-1', 'site-2', 'site-3'],
+        workspace,
+        server: {
+          filters: { taskData: [], taskResult: [] },
+          workflows: [
+            {
+              name: 'talk',
+              run: async (api) => {
+                await api.sendAndWait(
+                  { name: 'talk', data: null },
+                  { targets: ['site-1'], order: 'sequential' },
+                );
+              },
+            },
+          ],
+        },
+        clients: ({ site }) => ({
+          filters: { taskData: [], taskResult: [] },
+          executors: [
+            {
+              tasks: ['talk'],
+              initialize: async (ctx) =>
+                ctx.peers.register('poke', (req) => {
+                  const t = req.payload?.kind === 'weights' ? req.payload.weights['w'] : undefined;
+                  const data = t?.data as Float32Array;
+                  seen.set(site, data);
+                  data[0] = site === 'site-2' ? 2 : 3; // in place, at each target
+                  return null;
+                }),
+              execute: async (_task, ctx) => {
+                const w = { w: { shape: [2], data: Float32Array.from([1, 1]) } };
+                const payload = { kind: 'weights' as const, weights: w, meta: {} };
+                await ctx.peers.request(['site-2', 'site-3'], 'poke', payload, {
+                  timeoutMs: 30_000,
+                });
+                return null;
+              },
+            },
+          ],
+        }),
+      });
+      expect(summary.status).toBe('completed');
+    } finally {
+      await rm(workspace, { recursive: true, force: true });
+    }
+    expect(seen.get('site-2')!.buffer).not.toBe(seen.get('site-3')!.buffer);
+    expect(Array.from(seen.get('site-2')!)).toEqual([2, 1]);
+    expect(Array.from(seen.get('site-3')!)).toEqual([3, 1]);
   });
 });
