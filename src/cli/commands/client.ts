@@ -19,7 +19,16 @@ export function register(program: Command): void {
       const done = new Promise<void>((r) => {
         stopped = r;
       });
-      const proc = await ClientProcess.start({ kitDir: kit, logger, onShutdown: () => stopped() });
+      let refused: Error | undefined;
+      const proc = await ClientProcess.start({
+        kitDir: kit,
+        logger,
+        onShutdown: () => stopped(),
+        onRefused: (err) => {
+          refused = err;
+          stopped();
+        },
+      });
       cliIo().out(`site ${proc.site} connected\n`);
       const onSignal = () => void proc.stop().then(() => stopped());
       process.once('SIGTERM', onSignal);
@@ -27,5 +36,7 @@ export function register(program: Command): void {
       await done;
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
+      // A refusal after connecting ends the site like one at start: an error and exit code 1.
+      if (refused !== undefined) throw refused;
     });
 }

@@ -46,6 +46,11 @@ export interface ClientProcessOptions {
   readonly port?: number;
   /** Called when the server orders a shutdown. */
   readonly onShutdown?: () => void;
+  /**
+   * Called once if the server refuses this site after it had connected (the transport gave up
+   * and is closed by then); the process should end with the error.
+   */
+  readonly onRefused?: (error: VflareError) => void;
   /** Reconnect back-off bounds (ms). */
   readonly minBackoffMs?: number;
   readonly maxBackoffMs?: number;
@@ -83,6 +88,10 @@ export class ClientProcess {
       log: options.logger ?? silentLogger,
       onControl: (msg) => void this.#onControl(msg),
       runningJobs: () => [...this.#jobs.keys()],
+      onRefused: (error) => {
+        for (const job of this.#jobs.values()) job.runner?.kill();
+        options.onRefused?.(error);
+      },
       ...(options.host !== undefined ? { host: options.host } : {}),
       ...(options.port !== undefined ? { port: options.port } : {}),
       ...(options.minBackoffMs !== undefined ? { minBackoffMs: options.minBackoffMs } : {}),
