@@ -133,21 +133,10 @@ export class ComponentRegistry {
           `registered: ${this.types().join(', ')}`,
       );
     }
+    const problem = packageTypeProblem(type);
+    if (problem !== null) throw new VflareError('INVALID_CONFIG', problem);
     const pkg = type.slice(0, hash);
     const name = type.slice(hash + 1);
-    if (
-      pkg === '' ||
-      name === '' ||
-      pkg.startsWith('.') ||
-      pkg.startsWith('/') ||
-      pkg.includes(':')
-    ) {
-      throw new VflareError(
-        'INVALID_CONFIG',
-        `component type "${type}": expected "package#export" naming an installed package ` +
-          '(file paths and URLs are refused: a job carries no code)',
-      );
-    }
     const mod = await this.#import(pkg, type);
     const def = mod[name];
     if (!isDefinition(def)) {
@@ -177,4 +166,27 @@ export class ComponentRegistry {
       }
     }
   }
+}
+
+/**
+ * Why a `package#export` type cannot name an installed package, or null. Checked when a job is
+ * validated, before any workspace exists, and again when the type is imported.
+ */
+export function packageTypeProblem(type: string): string | null {
+  const hash = type.indexOf('#');
+  const pkg = type.slice(0, hash);
+  const name = type.slice(hash + 1);
+  if (
+    pkg === '' ||
+    name === '' ||
+    pkg.startsWith('.') ||
+    pkg.startsWith('/') ||
+    pkg.includes(':')
+  ) {
+    return (
+      `component type "${type}": expected "package#export" naming an installed package ` +
+      '(file paths and URLs are refused: a job carries no code)'
+    );
+  }
+  return null;
 }

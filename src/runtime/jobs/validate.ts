@@ -2,7 +2,7 @@
  * Semantic checks of a job, beyond each file's schema. Every check adds to one list of problems
  * so that a user sees them all at once (`JobValidationError.problems`).
  */
-import type { ComponentRegistry } from './registry.js';
+import { type ComponentRegistry, packageTypeProblem } from './registry.js';
 import {
   ALL_SITES,
   type ClientConfig,
@@ -167,7 +167,12 @@ function commonProblems(
       }
       ids.set(spec.id, path);
     }
-    if (registry === undefined || spec.type.includes('#')) continue;
+    if (spec.type.includes('#')) {
+      const problem = packageTypeProblem(spec.type);
+      if (problem !== null) problems.push(`${where} ${path}: ${problem}`);
+      continue;
+    }
+    if (registry === undefined) continue;
     // `loadJob` and `JobBuilder.buildAsync` load what a job names first; a synchronous build
     // cannot, and must not let the arguments of such a type pass unchecked.
     if (registry.isPending(spec.type)) {

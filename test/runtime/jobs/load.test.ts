@@ -142,6 +142,21 @@ describe('loadJob', () => {
     ]);
   });
 
+  it('refuses package types that name files or URLs when the job is loaded', async () => {
+    const problems = await problemsOf({
+      'meta.json': meta(),
+      'app/config/server.json': serverCfg,
+      'app/config/client.json': {
+        executors: [
+          { tasks: ['a'], executor: { type: './evil.js#x', args: {} } },
+          { tasks: ['b'], executor: { type: 'file:/tmp/e.js#x', args: {} } },
+        ],
+      },
+    });
+    expect(problems).toHaveLength(2);
+    for (const p of problems) expect(p).toMatch(/file paths and URLs are refused/);
+  });
+
   it('refuses a job folder that does not exist', async () => {
     await expect(loadJob('/nonexistent/job', registry)).rejects.toThrow(/does not exist/);
   });
