@@ -799,14 +799,25 @@ function csvCell(value: string): string {
 
 /** Reads and checks a half file this site saved. */
 function readHalfDoc(path: string, site: string): Record<string, unknown> {
-  let parsed: unknown;
+  let text: string;
   try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
+    text = readFileSync(path, 'utf8');
   } catch (err) {
     throw new VflareError(
       'NOT_FOUND',
       `party "${site}": cannot read its saved half ${path}; give --model the workspace of a ` +
         'completed training run of this job',
+      { cause: err },
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new VflareError(
+      'INVALID_DATA',
+      `party "${site}": its saved half ${path} is not valid JSON (damaged or truncated); ` +
+        'train again, or restore the file from a backup',
       { cause: err },
     );
   }

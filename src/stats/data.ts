@@ -21,7 +21,10 @@ export async function readNumericCsv(path: string, label = path): Promise<Numeri
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new VflareError('NOT_FOUND', `data file ${label} cannot be read`, { cause: err });
+    const which = label === path ? path : `${label} (${path})`;
+    const why =
+      (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'cannot be read';
+    throw new VflareError('NOT_FOUND', `data file ${which} ${why}`, { cause: err });
   }
   let records: string[][];
   try {

@@ -146,6 +146,10 @@ describe('bad input to split learning', () => {
     expect(() => loadHalf(join(dir, 'none.json'), 'fa', 'bottom')).toThrow(
       /cannot read its saved half .*none.json; give --model/,
     );
+    writeFileSync(join(dir, 'cut.json'), '{"format": "vflare.splitnn.half/1", "bott');
+    expect(() => loadHalf(join(dir, 'cut.json'), 'fa', 'bottom')).toThrow(
+      /its saved half .*cut.json is not valid JSON \(damaged or truncated\)/,
+    );
   });
 });
 

@@ -190,8 +190,8 @@ export class ScatterAndGather implements Workflow {
       throw new VflareError(
         'TASK_FAILED',
         `round ${round}: site ${failure.site} answered ${failure.rc}` +
-          `${failure.reason === undefined ? '' : ` (${failure.reason})`}; set ` +
-          'ignoreResultError to continue without it',
+          `${failure.reason === undefined ? '' : ` (${failure.reason})`}; fix that site, or ` +
+          'set ignoreResultError to let the rounds go on without its results',
         { context: { round, site: failure.site, task: o.trainTaskName } },
       );
     }
