@@ -17,14 +17,24 @@ export interface NumericTable {
  * reported by file, row and column, never by its content.
  */
 export async function readNumericCsv(path: string, label = path): Promise<NumericTable> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(path, 'utf8');
+    bytes = await readFile(path);
   } catch (err) {
     const which = label === path ? path : `${label} (${path})`;
     const why =
       (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'cannot be read';
     throw new VflareError('NOT_FOUND', `data file ${which} ${why}`, { cause: err });
+  }
+  let text: string;
+  try {
+    // Fatal decoding: a replaced byte in a header would make two sites' columns differ silently.
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new VflareError(
+      'INVALID_DATA',
+      `data file ${label} is not valid UTF-8; save it as UTF-8 (or plain ASCII)`,
+    );
   }
   let records: string[][];
   try {
