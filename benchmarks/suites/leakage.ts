@@ -22,6 +22,7 @@ import {
   readWeights,
   subtractWeights,
 } from '../../src/leakage/model/index.js';
+import { quietTfjs } from '../../src/tf/index.js';
 import type { Figure, Suite } from '../types.js';
 
 const dir = fileURLToPath(new URL('../../examples/data/fashion-mnist', import.meta.url));
@@ -76,6 +77,7 @@ const suite: Suite = {
   name: 'leakage',
   description: 'seconds per scored client-round of the leakage filter (inversion + RDLV), CPU',
   async run(options) {
+    quietTfjs();
     await tf.setBackend('cpu');
     const iterations = options.quick ? 10 : 40;
     const figures: Figure[] = [];

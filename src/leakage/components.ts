@@ -1,12 +1,14 @@
 /**
  * The leakage module's component types, for job configurations: the TensorFlow.js FedAvg
- * learner, the leakage filter and the privacy filters. Data paths resolve against the site's
- * data root. A `seed` on a noise filter makes its noise reproducible: for experiments only,
- * never for real deployments (predictable noise protects nothing).
+ * learner, the leakage filter and the privacy filters. Data paths are relative to the site's
+ * data root and may not leave it (`resolveDataPath`): a job cannot make a site read, and the
+ * leakage filter then attack and save as images, files its operator did not put there. A
+ * `seed` on a noise filter makes its noise reproducible: for experiments only, never for real
+ * deployments (predictable noise protects nothing).
  */
-import { resolve } from 'node:path';
 import { z } from 'zod';
 import { type ComponentDefinition, defineComponent } from '../runtime/core/index.js';
+import { resolveDataPath } from '../runtime/jobs/paths.js';
 import { idxSlice, meanImagePrior } from './data.js';
 import { seededRandom } from './dp/random.js';
 import {
@@ -69,7 +71,7 @@ export const tfFedAvgExecutor = defineComponent({
     valid: range.optional(),
   }),
   create: (args, env) => {
-    const dir = resolve(env.dataRoot, args.data.path);
+    const dir = resolveDataPath(env, args.data.path);
     const valid = args.valid;
     return new TfFedAvgExecutor({
       spec: args.model as ModelSpec,
@@ -120,7 +122,7 @@ export const leakageFilter = defineComponent({
     const prior =
       'constant' in p
         ? new Float32Array(p.size).fill(p.constant)
-        : meanImagePrior(resolve(env.dataRoot, p.path), p.part, p.range, p.classes);
+        : meanImagePrior(resolveDataPath(env, p.path), p.part, p.range, p.classes);
     const { inversion, ...rest } = args;
     return new LeakageFilter({ ...rest, prior, inversion: stripUndefined(inversion) });
   },

@@ -58,6 +58,23 @@ export interface LeakageScore {
   /** Filters the update went through before this one. */
   readonly filterHistory: readonly string[];
   readonly recoveredLabels: readonly number[] | null;
+  /**
+   * The RDLV a reconstruction equal to the mean of the site's own images would score (with
+   * several images): what recovering only the batch's average appearance, no single image,
+   * already gets against this prior. An RDLV at or below it says the attack found no more than
+   * that. Null for a single image (its mean is the image itself).
+   */
+  readonly batchMeanRdlv: number | null;
+  /**
+   * What the site's Gaussian mechanism has spent after this round, read from its ledger
+   * (`leakage.gaussianLedger`); `epsilon` null when unbounded (noise multiplier 0). Null
+   * without a Gaussian mechanism.
+   */
+  readonly privacy: {
+    readonly epsilon: number | null;
+    readonly delta: number;
+    readonly rounds: number;
+  } | null;
   readonly perImage: Pick<
     RdlvResult,
     'bestPerImage' | 'bestReconstruction' | 'priorSsim' | 'priorClamped' | 'pairs' | 'ssim'
@@ -153,6 +170,19 @@ export class LeakageFilter implements Filter {
       asImage(this.#o.prior),
       { dataRange: 1, winSize: this.#o.winSize, priorFloor: this.#o.priorFloor },
     );
+    const batchMeanRdlv =
+      data.count === 1
+        ? null
+        : relativeDataLeakage(
+            originals.map(asImage),
+            [asImage(meanOf(originals))],
+            asImage(this.#o.prior),
+            {
+              dataRange: 1,
+              winSize: this.#o.winSize,
+              priorFloor: this.#o.priorFloor,
+            },
+          ).rdlv;
     const withheld = rd.rdlv > this.#o.threshold;
     const score: LeakageScore = {
       site: ctx.site,
@@ -167,6 +197,8 @@ export class LeakageFilter implements Filter {
       seconds: (performance.now() - started) / 1000,
       filterHistory: payload.meta.filterHistory ?? [],
       recoveredLabels: result.labels,
+      batchMeanRdlv,
+      privacy: spentPrivacy(ctx),
       perImage: {
         bestPerImage: rd.bestPerImage,
         bestReconstruction: rd.bestReconstruction,
@@ -204,4 +236,22 @@ export class LeakageFilter implements Filter {
       meta: { ...payload.meta, numStepsCurrentRound: 0 },
     };
   }
+}
+
+/** The Gaussian ledger's spent (ε, δ) when the site has one (JSON has no Infinity: null). */
+function spentPrivacy(ctx: FilterContext): LeakageScore['privacy'] {
+  const ledger = ctx.siteContext.get('leakage.gaussianLedger');
+  if (ledger === undefined) return null;
+  const s = ledger.spent();
+  return {
+    epsilon: Number.isFinite(s.epsilon) ? s.epsilon : null,
+    delta: s.delta,
+    rounds: s.rounds,
+  };
+}
+
+function meanOf(images: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(images[0]!.length);
+  for (const im of images) for (let p = 0; p < out.length; p++) out[p]! += im[p]!;
+  return out.map((v) => v / images.length);
 }

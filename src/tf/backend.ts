@@ -9,6 +9,11 @@
  * 3. `cpu`, the pure-JS backend, always present.
  *
  * The .wasm binaries are read from the installed package's `dist/` folder: no network.
+ *
+ * TensorFlow.js's production mode is switched on first (`tf.enableProdMode()`; in tfjs-core 4.x
+ * the `PROD` flag only silences its console output): otherwise the cpu backend prints an
+ * "install tfjs-node" banner to stderr on its first tensor, in the middle of vflare's own
+ * output. Set `VFLARE_TF_VERBOSE=1` to keep TensorFlow.js's console messages.
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -56,6 +61,7 @@ export async function initBackend(
         `got "${String(preference)}"`,
     );
   }
+  quietTfjs();
   if (pending === undefined || pendingPreference !== preference) {
     pendingPreference = preference;
     pending = select(preference);
@@ -72,6 +78,14 @@ export async function initBackend(
 /** The backend currently active (after `initBackend`). */
 export function currentBackend(): string {
   return tf.getBackend();
+}
+
+/** Silences TensorFlow.js's console messages unless `VFLARE_TF_VERBOSE` is set. */
+export function quietTfjs(): void {
+  const verbose = process.env['VFLARE_TF_VERBOSE'];
+  if ((verbose === undefined || verbose === '' || verbose === '0') && !tf.env().getBool('PROD')) {
+    tf.enableProdMode();
+  }
 }
 
 function envPreference(): BackendPreference | undefined {

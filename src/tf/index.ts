@@ -5,5 +5,6 @@ export {
   currentBackend,
   type InitBackendOptions,
   initBackend,
+  quietTfjs,
 } from './backend.js';
 export { im2colTransposed, registerWasmConv2DBackpropFilter } from './conv2d-backprop-filter.js';

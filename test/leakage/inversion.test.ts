@@ -99,6 +99,24 @@ describe('gradient inversion', () => {
     expect(err).toBeLessThan(1e-3);
   });
 
+  it('reproduces a batch inversion exactly for a seed, including seed 0', async () => {
+    // TensorFlow.js takes a seed of 0 as "unseeded"; the inverter must not pass it through.
+    const a = fashionImage(6);
+    const b = fashionImage(7);
+    const x = new Float32Array(2 * 784);
+    x.set(a.image);
+    x.set(b.image, 784);
+    const client = clientUpdate(convSpec, x, [a.label, b.label]);
+    const run = (seed: number) =>
+      invertUpdate(
+        { spec: convSpec, ...client, numImages: 2, prior },
+        { iterations: 3, labels: 'optimize', seed },
+      );
+    const [first, again, other] = [await run(0), await run(0), await run(1)];
+    expect(again.images).toEqual(first.images);
+    expect(other.images[0]).not.toEqual(first.images[0]);
+  });
+
   it('recovers the label of one image from the last bias change (iDLG)', () => {
     // Δb = −lr·(p − y): positive only at the true class.
     expect(recoverLabels(Float32Array.from([-0.01, -0.02, 0.05, -0.02]), 1)).toEqual([2]);

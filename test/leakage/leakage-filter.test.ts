@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { GaussianMechanism } from '../../src/leakage/filters/index.js';
 import { LeakageFilter, type LeakageScore } from '../../src/leakage/leakage-filter.js';
 import { TfFedAvgExecutor } from '../../src/leakage/learner/index.js';
+import { image, relativeDataLeakage } from '../../src/leakage/metrics/index.js';
 import type { ModelSpec } from '../../src/leakage/model/index.js';
 import {
   type ExecutorContext,
@@ -119,6 +121,8 @@ describe('the TensorFlow.js FedAvg learner and the leakage filter', () => {
       const score = JSON.parse(readFileSync(file, 'utf8')) as LeakageScore;
       // A dense first layer gives its single input away exactly: the update is withheld.
       expect(score.method).toBe('analytic');
+      expect(score.batchMeanRdlv).toBeNull();
+      expect(score.privacy).toBeNull();
       expect(score.rdlv).toBeGreaterThan(0.5);
       expect(score.withheld).toBe(true);
       expect(out.kind === 'weight-diff' && Object.keys(out.weights)).toEqual([]);
@@ -130,6 +134,51 @@ describe('the TensorFlow.js FedAvg learner and the leakage filter', () => {
     }
     expect(tensorsAt[1]).toBe(tensorsAt[0]);
     expect(siteContext.get('leakage.scores')!.map((s) => s.round)).toEqual([2, 4]);
+    await ex.finalize();
+  });
+
+  it('records the batch-mean baseline and the Gaussian ledger it scored under', async () => {
+    const picks = [3, 4, 5].map((i) => fashionImage(i));
+    const images = new Float32Array(3 * 784);
+    for (const [i, p] of picks.entries()) images.set(p.image, i * 784);
+    const siteContext = new TypedStore<SiteContextEntries>();
+    const ex = new TfFedAvgExecutor({
+      spec,
+      learningRate: 0.1,
+      batchSize: 3,
+      trainData: () => ({
+        images,
+        labels: Int32Array.from(picks.map((p) => p.label)),
+        count: 3,
+        shape: [28, 28, 1],
+      }),
+    });
+    const { ctx } = executorContext(siteContext, 0, 'train');
+    const global = (await ex.execute(task('get_weights', 0, null), ctx))!;
+    const workspace = mkdtempSync(join(tmpdir(), 'vflare-leakage-'));
+    const prior = meanImage(9000, 9500);
+    const noise = new GaussianMechanism({ clipNorm: 1, noiseMultiplier: 4, delta: 1e-6 });
+    const leak = new LeakageFilter({ threshold: 1e9, prior });
+    for (const round of [0, 1]) {
+      const fctx = filterContext({ round, globalModel: global, siteContext, workspace });
+      const update = (await ex.execute(task('train', round, global), { ...ctx, round }))!;
+      await leak.process(await noise.process(update, fctx), fctx);
+    }
+    const score = JSON.parse(
+      readFileSync(join(workspace, 'leakage', 'rdlv_round1.json'), 'utf8'),
+    ) as LeakageScore;
+    expect(score.privacy).toEqual({ ...noise.ledger.spent(), rounds: 2 });
+    expect(score.privacy!.epsilon).toBeGreaterThan(0);
+    const mean = new Float32Array(784);
+    for (let p = 0; p < 784; p++) mean[p] = (images[p]! + images[784 + p]! + images[1568 + p]!) / 3;
+    const asImage = (x: Float32Array) => image(x, 28, 28);
+    const expected = relativeDataLeakage(
+      picks.map((p) => asImage(p.image)),
+      [asImage(mean)],
+      asImage(prior),
+      { dataRange: 1 },
+    ).rdlv;
+    expect(score.batchMeanRdlv).toBeCloseTo(expected, 5);
     await ex.finalize();
   });
 

@@ -104,4 +104,46 @@ describe('leakage data and components', () => {
     });
     expect((leak.create(parsed, env) as { name: string }).name).toBe('LeakageFilter');
   });
+
+  it('confine the learner and prior data paths to the site data root, naming the path', () => {
+    const env = {
+      site: 'site-2',
+      dataRoot: join(fashionDir, 'nested'),
+      jobDir: fashionDir,
+      workspace: tmpdir(),
+      seed: 0,
+      logger: silentLogger,
+      resolve: () => undefined,
+    };
+    const byType = (t: string) => components.find((c) => c.type === t)!;
+    const learner = byType('leakage.TfFedAvgExecutor');
+    const learnerArgs = (path: string) =>
+      learner.args.parse({
+        model: {
+          inputShape: [28, 28, 1],
+          classes: 2,
+          layers: [{ type: 'flatten' }, { type: 'dense', units: 2 }],
+        },
+        learningRate: 0.1,
+        batchSize: 1,
+        data: { path, classes: [0, 6] },
+        train: [0, 1],
+      });
+    for (const path of ['..', '../../fashion-mnist', fashionDir, '/etc']) {
+      expect(() => learner.create(learnerArgs(path), env)).toThrow(
+        new RegExp(`data path "${path}" leaves the data root of site site-2`),
+      );
+    }
+    const leak = byType('leakage.LeakageFilter');
+    const prior = (path: string) =>
+      leak.args.parse({ prior: { path, part: 't10k', classes: [0, 6], range: [0, 10] } });
+    expect(() => leak.create(prior('../'), env)).toThrow(/leaves the data root/);
+    expect(() => leak.create(prior(fashionDir), env)).toThrow(/leaves the data root/);
+    // Inside the root is fine: the prior is read (the root here is the data folder itself).
+    const inside = { ...env, dataRoot: fashionDir };
+    expect((leak.create(prior('.'), inside) as { name: string }).name).toBe('LeakageFilter');
+    expect((learner.create(learnerArgs('./'), inside) as { tasks: unknown }).tasks).toContain(
+      'train',
+    );
+  });
 });

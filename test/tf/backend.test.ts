@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { collectingLogger } from '../../src/runtime/core/logger.js';
 import { currentBackend, initBackend } from '../../src/tf/index.js';
 
@@ -39,6 +39,29 @@ function filterGrad(c: Case, seed: number): Float32Array {
 }
 
 describe('TensorFlow.js backend set-up', () => {
+  it('keeps the cpu backend from printing its install-tfjs-node banner', async () => {
+    await initBackend('wasm');
+    expect(tf.env().getBool('PROD')).toBe(true);
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    // A fresh cpu backend prints the banner on its first tensor unless production mode is on.
+    const firstWrite = () =>
+      (tf.findBackendFactory('cpu')!() as tf.KernelBackend).write(
+        new Float32Array(1),
+        [1],
+        'float32',
+      );
+    try {
+      firstWrite();
+      expect(warn).not.toHaveBeenCalled();
+      tf.env().set('PROD', false);
+      firstWrite();
+      expect(String(warn.mock.calls[0]?.[0])).toMatch(/tfjs-node/);
+    } finally {
+      tf.env().set('PROD', true);
+      warn.mockRestore();
+    }
+  });
+
   it('loads the wasm backend from node_modules with SIMD and logs the choice once', async () => {
     const logger = collectingLogger();
     expect(await initBackend({ preference: 'wasm', logger })).toBe('wasm');

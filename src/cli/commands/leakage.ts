@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { defaultRegistry } from '../../components.js';
-import { runReport, runSweep } from '../../leakage/report/index.js';
+import { runReport, runSweep, type SweepLevel } from '../../leakage/report/index.js';
 import { VflareError } from '../../runtime/core/errors.js';
 import { createLogger } from '../../runtime/core/logger.js';
 import { cliIo } from '../main.js';
@@ -23,17 +23,41 @@ function parseLevels(value: string): number[] {
   return levels;
 }
 
+function positive(flag: string, value: string): number {
+  const v = Number(value);
+  if (!(v > 0) || !Number.isFinite(v)) {
+    throw new VflareError('INVALID_ARGUMENT', `${flag}: expected a number > 0, got "${value}"`);
+  }
+  return v;
+}
+
+/** ε as the accountant reported it; "∞" for no noise, empty when nothing was recorded. */
+function epsilonText(p: SweepLevel['privacy']): string {
+  if (p === null) return '';
+  return p.epsilon === null ? '∞' : formatNumber(p.epsilon);
+}
+
 export function register(program: Command): void {
   const leakage = program
     .command('leakage')
     .description('quantify gradient-inversion leakage (RDLV) and the privacy/utility frontier');
   leakage
     .command('sweep')
-    .description('run a job once per noise level; report RDLV and test accuracy per level')
+    .description(
+      'run a job once per noise level; report RDLV, test accuracy and (Gaussian) ε per level',
+    )
     .argument('<jobDir>', 'job folder with a client result filter of id "noise"')
     .option('--levels <list>', 'noise levels, comma-separated', '0,0.5,1,2,4')
     .option('--out <dir>', 'output folder (default: ./workspaces/<job>-sweep)')
     .option('--noise-id <id>', 'id of the noise filter in the client config', 'noise')
+    .option(
+      '--mechanism <name>',
+      'configured (the noise filter as in the job), gaussian (DP: clip + N(0, (zC)²), levels ' +
+        'are z) or relative (not DP: levels are sigma0)',
+      'configured',
+    )
+    .option('--clip <C>', 'gaussian: L2 clip norm C of each update')
+    .option('--delta <d>', 'gaussian: the δ that ε is reported at', '1e-5')
     .option('--seed <n>', 'job seed', '0')
     .option('--log-level <level>', 'debug, info, warn or error', 'warn')
     .action(async (jobDir: string, flags: Record<string, string>) => {
@@ -46,6 +70,15 @@ export function register(program: Command): void {
           `--seed: expected an integer ≥ 0, got "${flags['seed']}"`,
         );
       }
+      const mechanism = flags['mechanism']!;
+      if (mechanism !== 'configured' && mechanism !== 'gaussian' && mechanism !== 'relative') {
+        throw new VflareError(
+          'INVALID_ARGUMENT',
+          `--mechanism: expected configured, gaussian or relative, got "${mechanism}"`,
+        );
+      }
+      const clipNorm = flags['clip'] === undefined ? undefined : positive('--clip', flags['clip']);
+      const delta = positive('--delta', flags['delta']!);
       const out = resolve(flags['out'] ?? `workspaces/${resolve(jobDir).split('/').pop()}-sweep`);
       io.out(`sweep over ${levels.length} level(s), output in ${out}\n`);
       const report = await runSweep({
@@ -54,6 +87,9 @@ export function register(program: Command): void {
         outDir: out,
         levels,
         noiseId: flags['noiseId']!,
+        mechanism,
+        ...(clipNorm === undefined ? {} : { clipNorm }),
+        delta,
         seed,
         logger: createLogger({ level: flags['logLevel']! }),
         onLevel: (i, level, seconds) =>
@@ -65,6 +101,7 @@ export function register(program: Command): void {
         l.status,
         l.testAccuracy === null ? '' : formatNumber(l.testAccuracy),
         l.accuracyLost === null ? '' : formatNumber(l.accuracyLost),
+        ...(report.differentiallyPrivate ? [epsilonText(l.privacy)] : []),
         ...sites.map((s) => (l.maxRdlv[s] === undefined ? '' : formatNumber(l.maxRdlv[s]!))),
       ]);
       const head = [
@@ -72,6 +109,9 @@ export function register(program: Command): void {
         'status',
         'test acc',
         'acc lost',
+        ...(report.differentiallyPrivate
+          ? [`ε (δ ${String(report.levels[0]?.privacy?.delta ?? delta)})`]
+          : []),
         ...sites.map((s) => `${s} RDLV`),
       ];
       io.out(`\n${formatTable(head, rows)}\n`);
@@ -94,9 +134,20 @@ export function register(program: Command): void {
       const io = cliIo();
       const report = await runReport(resolve(workspace));
       const rows = Object.entries(report.sites).flatMap(([site, list]) =>
-        list.map((s) => [site, String(s.round), formatNumber(s.rdlv), s.withheld ? 'yes' : 'no']),
+        list.map((s) => [
+          site,
+          String(s.round),
+          formatNumber(s.rdlv),
+          s.batchMeanRdlv === null ? '' : formatNumber(s.batchMeanRdlv),
+          s.withheld ? 'yes' : 'no',
+        ]),
       );
-      io.out(`${formatTable(['site', 'round', 'RDLV', 'withheld'], rows)}\n`);
+      const head = ['site', 'round', 'RDLV', 'batch-mean RDLV', 'withheld'];
+      io.out(`${formatTable(head, rows)}\n`);
+      io.out(
+        "\nbatch-mean RDLV: what the mean of the site's own images would score against the prior " +
+          '(no single image recovered)\n',
+      );
       io.out(`\nreport: ${report.workspace}/leakage-per-round.json, leakage-per-round.svg\n`);
     });
 }

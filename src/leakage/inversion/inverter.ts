@@ -155,7 +155,11 @@ async function iterate(
   const tvL2W = config.tvL2 ?? 0;
   const l2W = config.l2 ?? 0;
   const names = trainableNames(spec);
+  // TensorFlow.js treats a seed of 0 as "no seed" (Math.random), which made batch inversions
+  // irreproducible: derive two seeds that are never 0 for any integer `config.seed`.
   const seed = config.seed ?? 0;
+  const jitterSeed = 4 * seed + 1;
+  const labelSeed = 4 * seed + 2;
 
   const owned: tf.Tensor[] = [];
   const keep = <T extends tf.Tensor>(t: T): T => {
@@ -181,7 +185,7 @@ async function iterate(
       tf.clipByValue(
         tf.add(
           tf.tile(prior, [n, 1, 1, 1]),
-          tf.randomNormal([n, h, w, c], 0, n > 1 ? 0.02 : 0, 'float32', seed),
+          tf.randomNormal([n, h, w, c], 0, n > 1 ? 0.02 : 0, 'float32', jitterSeed),
         ),
         0,
         1,
@@ -200,7 +204,7 @@ async function iterate(
           );
     const yLogits =
       labels === null
-        ? keep(variableFrom(tf.randomNormal([n, spec.classes], 0, 0.1, 'float32', seed + 1)))
+        ? keep(variableFrom(tf.randomNormal([n, spec.classes], 0, 0.1, 'float32', labelSeed)))
         : null;
     const vars: tf.Variable[] =
       yLogits === null ? [x as tf.Variable] : [x as tf.Variable, yLogits as tf.Variable];

@@ -1,4 +1,10 @@
 export { collectScores } from './collect.js';
 export { type RunReport, runReport } from './run-report.js';
 export { type ChartOptions, lineChart, type Series } from './svg.js';
-export { runSweep, type SweepLevel, type SweepOptions, type SweepReport } from './sweep.js';
+export {
+  runSweep,
+  type SweepLevel,
+  type SweepOptions,
+  type SweepReport,
+  writeSweepOutputs,
+} from './sweep.js';

@@ -10,9 +10,18 @@ import { lineChart } from './svg.js';
 
 export interface RunReport {
   readonly workspace: string;
-  /** Site → [{round, rdlv, withheld, seconds}]. */
+  /** Site → [{round, rdlv, withheld, seconds, batchMeanRdlv}]. */
   readonly sites: Readonly<
-    Record<string, readonly { round: number; rdlv: number; withheld: boolean; seconds: number }[]>
+    Record<
+      string,
+      readonly {
+        round: number;
+        rdlv: number;
+        withheld: boolean;
+        seconds: number;
+        batchMeanRdlv: number | null;
+      }[]
+    >
   >;
   readonly threshold: number | null;
 }
@@ -28,7 +37,13 @@ export async function runReport(workspace: string, outDir = workspace): Promise<
   const sites = Object.fromEntries(
     Object.entries(scores).map(([site, list]) => [
       site,
-      list.map((s) => ({ round: s.round, rdlv: s.rdlv, withheld: s.withheld, seconds: s.seconds })),
+      list.map((s) => ({
+        round: s.round,
+        rdlv: s.rdlv,
+        withheld: s.withheld,
+        seconds: s.seconds,
+        batchMeanRdlv: s.batchMeanRdlv ?? null,
+      })),
     ]),
   );
   const threshold = Object.values(scores)[0]?.[0]?.threshold ?? null;

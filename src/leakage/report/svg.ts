@@ -19,6 +19,8 @@ export interface ChartOptions {
   readonly series: readonly Series[];
   /** Horizontal reference lines on the left axis (e.g. a threshold). */
   readonly hLines?: readonly { readonly y: number; readonly label: string }[];
+  /** Ticks of the x axis with their labels (`\n` breaks a line); default: 6 numeric ticks. */
+  readonly xTicks?: readonly { readonly value: number; readonly label: string }[];
   readonly width?: number;
   readonly height?: number;
 }
@@ -57,7 +59,7 @@ const fmt = (v: number) =>
 export function lineChart(o: ChartOptions): string {
   const W = o.width ?? 720;
   const H = o.height ?? 420;
-  const m = { l: 70, r: o.y2Label === undefined ? 30 : 70, t: 40, b: 90 };
+  const m = { l: 70, r: o.y2Label === undefined ? 30 : 70, t: 40, b: 104 };
   const left = o.series.filter((s) => !s.right);
   const right = o.series.filter((s) => s.right);
   const xr = range(o.series.flatMap((s) => s.points.map((p) => p[0])));
@@ -77,8 +79,14 @@ export function lineChart(o: ChartOptions): string {
     `<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="black"/>`,
     `<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="black"/>`,
   ];
-  for (const t of ticks(xr)) {
-    out.push(`<text x="${sx(t)}" y="${H - m.b + 16}" text-anchor="middle">${fmt(t)}</text>`);
+  const xTicks = o.xTicks ?? ticks(xr).map((t) => ({ value: t, label: fmt(t) }));
+  const xLines = Math.max(1, ...xTicks.map((t) => t.label.split('\n').length));
+  for (const t of xTicks) {
+    const x = sx(t.value).toFixed(1);
+    const lines = t.label
+      .split('\n')
+      .map((l, k) => `<tspan x="${x}" dy="${k === 0 ? 0 : 14}">${esc(l)}</tspan>`);
+    out.push(`<text x="${x}" y="${H - m.b + 16}" text-anchor="middle">${lines.join('')}</text>`);
   }
   for (const t of ticks(yr)) {
     out.push(
@@ -97,7 +105,7 @@ export function lineChart(o: ChartOptions): string {
     );
   }
   out.push(
-    `<text x="${(W - m.r + m.l) / 2}" y="${H - m.b + 36}" ` +
+    `<text x="${(W - m.r + m.l) / 2}" y="${H - m.b + 22 + 14 * xLines}" ` +
       `text-anchor="middle">${esc(o.xLabel)}</text>`,
     `<text transform="translate(18,${(H - m.b + m.t) / 2}) rotate(-90)" ` +
       `text-anchor="middle">${esc(o.yLabel)}</text>`,

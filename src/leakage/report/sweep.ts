@@ -1,8 +1,13 @@
 /**
  * The privacy/utility frontier: runs a job once per noise level (the job's noise filter, the
  * client result filter with id `noise`, gets its strength argument set to each level), then
- * reports per level the RDLV of every scored site and the test accuracy of the final global
- * model, as JSON and SVG, with the high-risk reconstructions as PNGs.
+ * reports per level the RDLV of every scored site, the test accuracy of the final global model
+ * and, for the Gaussian mechanism, the (ε, δ) its Rényi-DP accountant charged each site, as
+ * JSON and SVG, with the reconstructions as PNGs.
+ *
+ * `mechanism` sweeps either mechanism on the same job: `gaussian` puts a GaussianMechanism
+ * (clip `clipNorm`, noise multiplier = the level) in place of the noise filter, `relative` a
+ * RelativeNoise (σ₀ = the level); by default the configured filter's own strength is swept.
  *
  * Each level runs in `<out>/level-<i>/`; the copied job keeps its data paths working through
  * generated site configs whose data root is the original job folder.
@@ -10,7 +15,8 @@
 import { copyFile, cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import * as tfjs from '@tensorflow/tfjs';
-import { type Logger, silentLogger, VflareError } from '../../runtime/core/index.js';
+import { fail, type Logger, silentLogger, VflareError } from '../../runtime/core/index.js';
+import { resolveDataPath } from '../../runtime/jobs/paths.js';
 import type { ComponentRegistry } from '../../runtime/jobs/registry.js';
 import { simulateJob } from '../../runtime/jobs/simulate.js';
 import { loadModelFile } from '../../runtime/workflows/model-file.js';
@@ -29,6 +35,12 @@ export interface SweepOptions {
   readonly levels: readonly number[];
   /** Id of the noise filter in the clients' result filters; default `noise`. */
   readonly noiseId?: string;
+  /** Which mechanism to sweep; default `configured` (the noise filter's own type). */
+  readonly mechanism?: 'configured' | 'relative' | 'gaussian';
+  /** Gaussian mechanism: L2 clip norm C (required when `mechanism` is `gaussian`). */
+  readonly clipNorm?: number;
+  /** Gaussian mechanism: the δ that ε is reported at; default 1e-5. */
+  readonly delta?: number;
   readonly seed?: number;
   readonly logger?: Logger;
   readonly onLevel?: (index: number, level: number, seconds: number) => void;
@@ -49,15 +61,39 @@ export interface SweepLevel {
   readonly accuracyLost: number | null;
   /** Site → RDLV per scored round. */
   readonly rdlv: Readonly<
-    Record<string, readonly { round: number; rdlv: number; withheld: boolean }[]>
+    Record<
+      string,
+      readonly {
+        round: number;
+        rdlv: number;
+        withheld: boolean;
+        /** What the mean of the site's images would score (see `LeakageScore`). */
+        batchMeanRdlv: number | null;
+      }[]
+    >
   >;
   /** Site → maximum RDLV over the scored rounds. */
   readonly maxRdlv: Readonly<Record<string, number>>;
+  /**
+   * Gaussian mechanism only: the largest (ε, δ) any scored site's accountant reported after
+   * its last round (`epsilon` null when unbounded, i.e. noise multiplier 0); null otherwise.
+   */
+  readonly privacy: {
+    readonly epsilon: number | null;
+    readonly delta: number;
+    readonly rounds: number;
+  } | null;
 }
 
 export interface SweepReport {
   readonly job: string;
-  readonly noise: { readonly id: string; readonly type: string; readonly argument: string };
+  readonly noise: {
+    readonly id: string;
+    readonly type: string;
+    readonly argument: string;
+    /** The Gaussian mechanism's fixed arguments (clip norm, δ, adjacency), when swept. */
+    readonly fixed?: Readonly<Record<string, unknown>>;
+  };
   readonly differentiallyPrivate: boolean;
   readonly levels: readonly SweepLevel[];
 }
@@ -116,7 +152,34 @@ export async function runSweep(o: SweepOptions): Promise<SweepReport> {
         `${noise === undefined ? '' : ` (found ${noise.type})`}`,
     );
   }
-  const { arg, dp } = STRENGTH[noise.type]!;
+  const mechanism = o.mechanism ?? 'configured';
+  const type =
+    mechanism === 'gaussian'
+      ? 'leakage.GaussianMechanism'
+      : mechanism === 'relative'
+        ? 'leakage.RelativeNoise'
+        : noise.type;
+  const { arg, dp } = STRENGTH[type]!;
+  // The arguments every level shares: for a Gaussian sweep the clip norm and δ; a configured
+  // filter of the swept type keeps its own other arguments (seed, percentile, adjacency, …).
+  const fixed: Record<string, unknown> = Object.fromEntries(
+    Object.entries(type === noise.type ? (noise.args ?? {}) : {}).filter(([k]) => k !== arg),
+  );
+  if (type === 'leakage.GaussianMechanism') {
+    const clip = o.clipNorm ?? (fixed['clipNorm'] as number | undefined);
+    if (clip === undefined || !(clip > 0) || !Number.isFinite(clip)) {
+      fail(
+        'sweep clipNorm (--clip)',
+        'a finite number > 0 for the Gaussian mechanism',
+        clip === undefined ? 'none' : String(clip),
+      );
+    }
+    fixed['clipNorm'] = clip;
+    const delta = o.delta ?? (fixed['delta'] as number | undefined) ?? 1e-5;
+    if (!(delta > 0 && delta < 1))
+      fail('sweep delta (--delta)', 'a number in (0, 1)', String(delta));
+    fixed['delta'] = delta;
+  }
   const learner = clients
     .flatMap((c) => c.json.executors.map((e) => e.executor))
     .find((e) => e.type === tfFedAvgExecutor.type);
@@ -136,7 +199,12 @@ export async function runSweep(o: SweepOptions): Promise<SweepReport> {
   const levels: SweepLevel[] = [];
   const report = (): SweepReport => ({
     job: meta.name,
-    noise: { id: noiseId, type: noise.type, argument: arg },
+    noise: {
+      id: noiseId,
+      type,
+      argument: arg,
+      ...(type === 'leakage.GaussianMechanism' ? { fixed } : {}),
+    },
     differentiallyPrivate: dp,
     levels: [...levels],
   });
@@ -146,7 +214,11 @@ export async function runSweep(o: SweepOptions): Promise<SweepReport> {
     await cp(jobDir, levelJob, { recursive: true });
     for (const c of await clientConfigs(levelJob)) {
       for (const g of c.json.filters?.taskResult ?? []) {
-        for (const f of g.filters) if (f.id === noiseId) f.args = { ...f.args, [arg]: level };
+        for (const f of g.filters) {
+          if (f.id !== noiseId) continue;
+          f.type = type;
+          f.args = { ...fixed, [arg]: level };
+        }
       }
       await writeFile(c.path, `${JSON.stringify(c.json, null, 2)}\n`);
     }
@@ -164,12 +236,32 @@ export async function runSweep(o: SweepOptions): Promise<SweepReport> {
     const rdlv = Object.fromEntries(
       Object.entries(scores).map(([s, l]) => [
         s,
-        l.map((x) => ({ round: x.round, rdlv: x.rdlv, withheld: x.withheld })),
+        l.map((x) => ({
+          round: x.round,
+          rdlv: x.rdlv,
+          withheld: x.withheld,
+          batchMeanRdlv: x.batchMeanRdlv ?? null,
+        })),
       ]),
     );
     const maxRdlv = Object.fromEntries(
       Object.entries(scores).map(([s, l]) => [s, Math.max(...l.map((x) => x.rdlv))]),
     );
+    const spent = Object.values(scores).flatMap((l) => {
+      const p = l[l.length - 1]?.privacy;
+      return p === undefined || p === null ? [] : [p];
+    });
+    const privacy =
+      type !== 'leakage.GaussianMechanism' || spent.length === 0
+        ? null
+        : {
+            // JSON has no Infinity: an unbounded ε (no noise) is null.
+            epsilon: spent.some((p) => p.epsilon === null)
+              ? null
+              : Math.max(...spent.map((p) => p.epsilon as number)),
+            delta: spent[0]!.delta,
+            rounds: Math.max(...spent.map((p) => p.rounds)),
+          };
     const testAccuracy =
       learnerArgs?.valid === undefined ? null : await testAccuracyOf(ws, jobDir, learnerArgs);
     const seconds = (performance.now() - started) / 1000;
@@ -182,10 +274,11 @@ export async function runSweep(o: SweepOptions): Promise<SweepReport> {
       accuracyLost: testAccuracy === null || base === null ? null : base - testAccuracy,
       rdlv,
       maxRdlv,
+      privacy,
     });
     await collectImages(ws, join(o.outDir, 'images'), i, level);
     // Written after every level, so a long sweep leaves usable partial results.
-    await writeOutputs(o.outDir, report());
+    await writeSweepOutputs(o.outDir, report());
     o.onLevel?.(i, level, seconds);
   }
   return report();
@@ -204,7 +297,9 @@ async function testAccuracyOf(ws: string, jobDir: string, a: LearnerArgs): Promi
   const model = buildLayersModel(a.model as ModelSpec, 0);
   try {
     writeWeights(model, weights, tfjs);
-    const test = idxSlice(resolve(jobDir, a.data.path), a.data.part, a.valid!, a.data.classes);
+    // The same confinement the sites apply: the sweep's sites have the job folder as data root.
+    const dir = resolveDataPath({ site: 'sweep', dataRoot: jobDir }, a.data.path);
+    const test = idxSlice(dir, a.data.part, a.valid!, a.data.classes);
     return accuracy(model, test);
   } finally {
     model.dispose();
@@ -224,24 +319,43 @@ async function collectImages(ws: string, dest: string, i: number, level: number)
   }
 }
 
-async function writeOutputs(outDir: string, r: SweepReport): Promise<void> {
+/** `z = 0.1` or `z = 1`, plus `ε = 12.3` on a second line when the level has a guarantee. */
+function levelLabel(r: SweepReport, l: SweepLevel): string {
+  const head = `${r.noise.argument === 'noiseMultiplier' ? 'z' : 'σ₀'} = ${l.level}`;
+  // Reports written before ε was recorded have no `privacy` at all.
+  const privacy = l.privacy ?? null;
+  if (privacy === null) return head;
+  const eps = privacy.epsilon;
+  return `${head}\nε = ${eps === null ? '∞' : eps >= 100 ? eps.toExponential(1) : eps.toFixed(2)}`;
+}
+
+/** Writes a sweep's JSON and both SVGs (also to re-draw the plots of a saved report). */
+export async function writeSweepOutputs(outDir: string, r: SweepReport): Promise<void> {
   await writeFile(join(outDir, 'leakage-sweep.json'), `${JSON.stringify(r, null, 2)}\n`);
   const sites = [...new Set(r.levels.flatMap((l) => Object.keys(l.maxRdlv)))];
-  const label = `${r.noise.argument} (${r.noise.type}${r.differentiallyPrivate ? '' : ', not DP'})`;
+  const fixed = Object.entries(r.noise.fixed ?? {})
+    .filter(([k]) => k !== 'delta')
+    .map(([k, v]) => `${k} ${String(v)}`)
+    .join(', ');
+  const guarantee = r.differentiallyPrivate
+    ? `, ${fixed}; site-level ε at δ = ${String(r.noise.fixed?.['delta'])}`
+    : ', not DP';
+  const label = `${r.noise.argument} (${r.noise.type}${guarantee})`;
+  // Levels are usually spread geometrically: plot them evenly spaced, labelled with their value.
   const series = [
     ...sites.map((s) => ({
       name: `${s} RDLV`,
-      points: r.levels
-        .filter((l) => l.maxRdlv[s] !== undefined)
-        .map((l) => [l.level, l.maxRdlv[s]!] as const),
+      points: r.levels.flatMap((l, i) =>
+        l.maxRdlv[s] === undefined ? [] : [[i, l.maxRdlv[s]!] as const],
+      ),
     })),
     {
       name: 'test accuracy',
       right: true,
       dashed: true,
-      points: r.levels
-        .filter((l) => l.testAccuracy !== null)
-        .map((l) => [l.level, l.testAccuracy!] as const),
+      points: r.levels.flatMap((l, i) =>
+        l.testAccuracy === null ? [] : [[i, l.testAccuracy] as const],
+      ),
     },
   ];
   await writeFile(
@@ -252,6 +366,7 @@ async function writeOutputs(outDir: string, r: SweepReport): Promise<void> {
       yLabel: 'RDLV (max over rounds and images)',
       y2Label: 'test accuracy',
       series,
+      xTicks: r.levels.map((l, i) => ({ value: i, label: levelLabel(r, l) })),
     }),
   );
   const first = r.levels[0];
