@@ -4,11 +4,13 @@
  * - `psi.PsiController` (server workflow): `{ mode?: "fast" | "openmined", container?: "bloom" |
  *   "gcs" | "raw", fpr?: number (default 1e-11), taskTimeout?: seconds }`;
  * - `psi.PsiExecutor` (client executor for task `psi`): `{ path?: string, paths?: {site: path},
- *   column?: string }`; `path` may contain `{site}`; relative paths resolve against the site's
- *   data root; `column` picks a CSV column by header for `.csv` files.
+ *   column?: string }`; `path` may contain `{site}`; paths are relative to the site's data root
+ *   and may not leave it (`resolveDataPath`); `column` picks a CSV column by header for `.csv`
+ *   files.
  */
 import { z } from 'zod';
 import { type ComponentDefinition, defineComponent, VflareError } from '../runtime/core/index.js';
+import { resolveDataPath } from '../runtime/jobs/paths.js';
 import { PsiExecutor } from './executor.js';
 import { PsiController } from './workflow.js';
 
@@ -45,8 +47,10 @@ export const psiExecutor = defineComponent({
         `psi.PsiExecutor at site "${env.site}": give "path" or an entry for this site in "paths"`,
       );
     }
+    // Resolved (and confined) here, so a bad path stops the site before the workflow starts.
+    const file = resolveDataPath(env, path);
     return new PsiExecutor({
-      items: { path, ...(args.column === undefined ? {} : { column: args.column }) },
+      items: { path: file, ...(args.column === undefined ? {} : { column: args.column }) },
     });
   },
 });

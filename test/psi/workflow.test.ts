@@ -156,5 +156,10 @@ describe('PSI components', () => {
     const ex = psiExecutor.create(psiExecutor.args.parse({ path: 'ids/{site}.txt' }), env);
     expect(ex.tasks).toEqual(['psi']);
     expect(() => psiExecutor.create(psiExecutor.args.parse({}), env)).toThrow(/site-2/);
+    for (const path of ['../secrets/{site}.txt', '/etc/passwd']) {
+      expect(() => psiExecutor.create(psiExecutor.args.parse({ path }), env)).toThrow(
+        /leaves the data root of site site-2/,
+      );
+    }
   });
 });
