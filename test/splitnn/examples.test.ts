@@ -28,7 +28,19 @@ describe('the vertical breast cancer flagship', () => {
     const copy = join(out, 'job');
     cpSync('examples/vertical-breast-cancer', copy, { recursive: true });
     expect(toPredictJob(copy, workspace, new Map())).toBe('site-3');
-    const predicted = await simulateJob({ jobDir: copy, registry: registry(), workspace: out });
+    // The saved halves live outside the job copy: refused unless the operator trusts the folder.
+    const refused = await simulateJob({
+      jobDir: copy,
+      registry: registry(),
+      workspace: join(out, 'untrusted'),
+    });
+    expect(refused.summary.error).toMatch(/bottom-half\.json" leaves the data root of site site-1/);
+    const predicted = await simulateJob({
+      jobDir: copy,
+      registry: registry(),
+      workspace: out,
+      trustedDataDirs: [workspace],
+    });
     expect(predicted.summary.error).toBeUndefined();
     expect(predicted.summary.sites['site-3']?.metrics['predicted']).toBe(416);
     const rows = readFileSync(join(out, 'site-3', 'splitnn', 'predictions.csv'), 'utf8')
@@ -78,6 +90,7 @@ describe('the vertical breast cancer flagship', () => {
       jobDir: join(out2, 'job'),
       registry: registry(),
       workspace: out2,
+      trustedDataDirs: [workspace, ...newSites.values()],
     });
     expect(again.summary.error).toBeUndefined();
     const few = readFileSync(join(out2, 'site-3', 'splitnn', 'predictions.csv'), 'utf8')

@@ -153,6 +153,33 @@ describe('bad input to split learning', () => {
   });
 });
 
+describe('job paths of the split-learning executor', () => {
+  it('are confined to the data root, data and saved half alike', async () => {
+    const { splitnnExecutor } = await import('../../src/splitnn/components.js');
+    const env = {
+      site: 'fa',
+      dataRoot: '/srv/data',
+      jobDir: '/job',
+      workspace: '/ws',
+      seed: 0,
+      logger: (await import('../../src/runtime/core/index.js')).silentLogger,
+      resolve: () => undefined,
+    };
+    const make = (args: Record<string, unknown>) =>
+      splitnnExecutor.create(splitnnExecutor.args.parse(args), env);
+    expect(make({ data: { format: 'csv', path: 'fa.csv' } }).tasks.length).toBeGreaterThan(0);
+    const escapes = [
+      { data: { format: 'csv', path: '../fa.csv' } },
+      { data: { format: 'idx', dir: '/etc', part: 't10k', take: 'images' } },
+      { data: { format: 'cifar10', files: ['ok.bin', '../../x.bin'], take: 'labels' } },
+      { data: { format: 'csv', path: 'fa.csv' }, model: '/tmp/other/bottom-half.json' },
+    ];
+    for (const args of escapes) {
+      expect(() => make(args)).toThrow(/leaves the data root of site fa/);
+    }
+  });
+});
+
 describe('bad input over the simulator', () => {
   beforeAll(async () => {
     await initBackend('wasm');

@@ -14,6 +14,7 @@ import type { RunSummary } from '../../runtime/core/app.js';
 import { VflareError } from '../../runtime/core/errors.js';
 import { createLogger, type Logger } from '../../runtime/core/logger.js';
 import { defaultWorkspace, simulateJob } from '../../runtime/jobs/simulate.js';
+import { freshWorkspace } from '../../runtime/jobs/workspace.js';
 import { cliIo, setExitCode } from '../main.js';
 import { logLevel } from '../output.js';
 import { printSummary } from './simulate.js';
@@ -166,7 +167,7 @@ export async function predictSplit(options: PredictOptions): Promise<PredictResu
   }
   const jobDir = resolve(options.jobDir);
   const name = jobDir.replace(/\/+$/, '').split('/').pop() ?? 'job';
-  const workspace = resolve(options.workspace ?? defaultWorkspace(`${name}-predict`));
+  const workspace = freshWorkspace(options.workspace ?? defaultWorkspace(`${name}-predict`));
   const copy = join(workspace, 'job');
   mkdirSync(workspace, { recursive: true });
   cpSync(jobDir, copy, { recursive: true });
@@ -180,6 +181,9 @@ export async function predictSplit(options: PredictOptions): Promise<PredictResu
   const result = await simulateJob({
     jobDir: copy,
     registry: defaultRegistry(),
+    // The operator named these on the command line: the saved halves and each new-records file
+    // (exactly those files) are trusted data locations outside the job copy.
+    trustedDataDirs: [model, ...sites.values()],
     logger: options.logger ?? createLogger({ level: 'warn' }),
     workspace,
     ...(options.onWorkspace === undefined ? {} : { onWorkspace: options.onWorkspace }),

@@ -33,6 +33,11 @@ export interface SimulateJobOptions {
    * variable (absolute) and is trusted as a data location. Every declared file must be in it.
    */
   readonly dataDir?: string;
+  /**
+   * Further folders the operator trusts as data locations, besides each site's data root (e.g.
+   * the training workspace whose saved model halves an inference run reads).
+   */
+  readonly trustedDataDirs?: readonly string[];
   readonly logger?: Logger;
   /** Called with the workspace's absolute path before the run starts. */
   readonly onWorkspace?: (workspace: string) => void;
@@ -179,6 +184,7 @@ export async function simulateJob(options: SimulateJobOptions): Promise<Simulate
       });
     }
   }
+  const trusted = [...(data === undefined ? [] : [data.dir]), ...(options.trustedDataDirs ?? [])];
   const party = (env: {
     site: string;
     workspace: string;
@@ -189,7 +195,8 @@ export async function simulateJob(options: SimulateJobOptions): Promise<Simulate
     ...env,
     jobDir: dir,
     registry: options.registry,
-    ...(data === undefined ? {} : { vars: data.vars, trustedDataDirs: [data.dir] }),
+    ...(data === undefined ? {} : { vars: data.vars }),
+    ...(trusted.length === 0 ? {} : { trustedDataDirs: trusted }),
   });
   const summary = await runSimulation({
     job: job.meta.name,

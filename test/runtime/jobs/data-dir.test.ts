@@ -172,6 +172,6 @@ describe('operator data folders (--data-dir)', () => {
     expect(party.ids).toHaveLength(50);
     expect(Array.from(party.labels?.values.subarray(0, 4) ?? [])).toEqual([2, 4, 2, 4]);
     // Without --data-dir the job keeps its vendored default.
-    expect(job.meta.vars).toEqual({ fashionDir: '../data/fashion-mnist', fashionPart: 't10k' });
+    expect(job.meta.vars).toEqual({ fashionDir: 'data/fashion-mnist', fashionPart: 't10k' });
   });
 });
