@@ -1,5 +1,5 @@
 /**
- * Folders as lists of files, to ship a job (or its results) in one message. Writing checks every
+ * Folders as lists of files, to ship a job (or its results) over the network. Writing checks every
  * path: a party never writes outside the target folder, whatever the sender claims.
  */
 import { lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -34,27 +34,36 @@ export function unsafePath(path: string): string | null {
   return null;
 }
 
-/** Writes `files` under `dir` (created); refuses any path that would leave it. */
 export interface FileEntry {
   readonly path: string;
   readonly data: Uint8Array;
 }
 
+/**
+ * Where `path` (relative, `/`-separated, as a sender claims it) lands under `root`; refuses any
+ * path that is not normalised or would leave `root`.
+ */
+export function safeTarget(root: string, path: string): string {
+  const base = resolve(root);
+  const problem = unsafePath(path);
+  const target = resolve(base, path);
+  if (problem !== null || !target.startsWith(base + sep)) {
+    throw new VflareError(
+      'INVALID_JOB',
+      `refused file path "${path.slice(0, 200)}": ${problem ?? 'leaves the job folder'}`,
+    );
+  }
+  return target;
+}
+
+/** Writes `files` under `dir` (created); refuses any path that would leave it. */
 export async function writeFolderFiles(dir: string, files: readonly FileEntry[]): Promise<void> {
   const root = resolve(dir);
-  for (const f of files) {
-    const problem = unsafePath(f.path);
-    const target = resolve(root, f.path);
-    if (problem !== null || !target.startsWith(root + sep)) {
-      throw new VflareError(
-        'INVALID_JOB',
-        `refused file path "${f.path.slice(0, 200)}": ${problem ?? 'leaves the job folder'}`,
-      );
-    }
-  }
+  // Every path is checked before anything is written.
+  const targets = files.map((f) => safeTarget(root, f.path));
   await mkdir(root, { recursive: true });
-  for (const f of files) {
-    const target = resolve(root, f.path);
+  for (const [i, f] of files.entries()) {
+    const target = targets[i]!;
     await mkdir(dirname(target), { recursive: true });
     await writeFile(target, f.data);
   }

@@ -12,13 +12,13 @@
  * Each chunk has its own deadline, so a slow link fails only when it stops making progress.
  */
 import { z } from 'zod';
-import { jobFileSchema } from '../grpc/protocol.js';
+import { jobFileSchema, MAX_JOB_FILES } from '../grpc/protocol.js';
 
 const jobId = z.string().min(1).max(200);
 const transferId = z.string().uuid();
 
 /** The file list of a job folder or a job result, as packed for an upload or a download. */
-export const jobFilesSchema = z.array(jobFileSchema).max(100_000);
+export const jobFilesSchema = z.array(jobFileSchema).max(MAX_JOB_FILES);
 
 export const adminRequestSchema = z.discriminatedUnion('command', [
   /** `uploadId`: a completed upload; `files`: the whole folder in this one message. */

@@ -10,10 +10,11 @@
  * operator can point the site at another study's data, or tighten its policy, between jobs
  * without restarting it; a job already deployed keeps the settings it was deployed with.
  */
-import { mkdir, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import {
   type ClientApp,
+  isVflareError,
   type Logger,
   type SitePolicy,
   safeMessage,
@@ -29,10 +30,11 @@ import {
   type SiteConfig,
   sitePolicy,
 } from '../../runtime/jobs/index.js';
-import { writeFolderFiles } from '../files.js';
+import { safeTarget } from '../files.js';
 import { FederationClient } from '../grpc/client.js';
+import { DEPLOY_WINDOW, type FragmentWrite, JobPartReceiver } from '../grpc/job-parts.js';
 import { linkSettings } from '../grpc/link.js';
-import type { ServerControl } from '../grpc/protocol.js';
+import type { DeployPart, ServerControl } from '../grpc/protocol.js';
 import { kitProblem } from '../provision/identity.js';
 import { loadKit, type StartupKit } from '../provision/kit.js';
 import { verifyJobFolder } from '../signing/signing.js';
@@ -65,6 +67,39 @@ interface Deployed {
   runner?: ClientRunner;
 }
 
+/** A job being received: its checks, its folder, and the writes queued for it. */
+interface Staging {
+  readonly receiver: JobPartReceiver;
+  readonly base: string;
+  readonly jobDir: string;
+  /** The deploy's writes, in order. */
+  chain: Promise<void>;
+  /** Parts accepted and not yet written (each held in memory until then). */
+  pending: number;
+  timer: NodeJS.Timeout | undefined;
+  ended: boolean;
+}
+
+/** Deploys received at once; each holds at most `DEPLOY_WINDOW` parts in memory. */
+const MAX_STAGING = 8;
+const DEFAULT_MAX_JOB_BYTES = 0xffff_ffff;
+
+/** A refusal's reason for the server's deploy details: our own errors without their code. */
+function reasonOf(err: unknown): string {
+  return isVflareError(err) ? err.message : safeMessage(err);
+}
+
+/** Writes a part's fragments in order (offset 0 creates the file, refusing an existing one). */
+async function writeFragments(jobDir: string, writes: readonly FragmentWrite[]): Promise<void> {
+  for (const w of writes) {
+    const target = safeTarget(jobDir, w.path);
+    if (w.offset === 0) {
+      await mkdir(dirname(target), { recursive: true });
+      await writeFile(target, w.data, { flag: 'wx' });
+    } else await appendFile(target, w.data);
+  }
+}
+
 export class ClientProcess {
   readonly kit: StartupKit;
   readonly site: string;
@@ -74,6 +109,11 @@ export class ClientProcess {
   readonly #registry: ComponentRegistry;
   readonly #jobs = new Map<string, Deployed>();
   readonly #workspace: string;
+  readonly #staging = new Map<string, Staging>();
+  /** Jobs whose deploy this site refused: the rest of their parts is dropped quietly. */
+  readonly #refused = new Set<string>();
+  readonly #maxJobBytes: number;
+  readonly #progressTimeoutMs: number;
 
   private constructor(kit: StartupKit, registry: ComponentRegistry, options: ClientProcessOptions) {
     this.kit = kit;
@@ -82,9 +122,12 @@ export class ClientProcess {
     this.#registry = registry;
     this.#log = (options.logger ?? silentLogger).child({ site: this.site });
     this.#workspace = join(kit.dir, 'workspace');
+    const link = linkSettings(kit.config.transport);
+    this.#maxJobBytes = kit.config.transport?.maxJobBytes ?? DEFAULT_MAX_JOB_BYTES;
+    this.#progressTimeoutMs = link.progressTimeoutMs;
     this.transport = new FederationClient({
       kit,
-      link: linkSettings(kit.config.transport),
+      link,
       log: options.logger ?? silentLogger,
       onControl: (msg) => void this.#onControl(msg),
       runningJobs: () => [...this.#jobs.keys()],
@@ -125,6 +168,7 @@ export class ClientProcess {
   }
 
   async stop(): Promise<void> {
+    for (const s of [...this.#staging.values()]) this.#endStaging(s);
     for (const job of this.#jobs.values()) job.runner?.kill();
     await this.transport.close();
   }
@@ -140,25 +184,18 @@ export class ClientProcess {
 
   async #onControl(msg: Exclude<ServerControl, { type: 'ready' }>): Promise<void> {
     switch (msg.type) {
-      case 'deploy': {
-        const reason = await this.#deploy(msg.jobId, msg.files).catch((err: unknown) =>
-          safeMessage(err),
-        );
-        if (reason !== null) this.#log.warn({ job: msg.jobId, reason }, 'refused a job');
-        await this.transport
-          .sendControl({
-            type: 'deployed',
-            jobId: msg.jobId,
-            ok: reason === null,
-            ...(reason === null ? {} : { reason }),
-          })
-          .catch(() => undefined);
+      case 'deploy_part':
+        this.#onPart(msg);
         return;
-      }
       case 'start':
         this.#start(msg.jobId);
         return;
       case 'abort': {
+        const staging = this.#staging.get(msg.jobId);
+        if (staging !== undefined) {
+          this.#log.info({ job: msg.jobId, reason: msg.reason }, 'job deploy ended by the server');
+          this.#endStaging(staging);
+        }
         const job = this.#jobs.get(msg.jobId);
         if (job === undefined) return;
         this.#log.info({ job: msg.jobId, reason: msg.reason }, 'job aborted by the server');
@@ -174,15 +211,170 @@ export class ClientProcess {
     }
   }
 
-  /** Writes, verifies and instantiates a job; returns null when deployed, else the reason. */
-  async #deploy(jobId: string, files: readonly { path: string; data: Uint8Array }[]) {
-    // A re-deploy (the server restarted mid-job) replaces whatever still runs for this job.
+  // -------------------------------------------------------------------------------------------
+  // Receiving a job (see `deploy_part` in grpc/protocol.ts)
+
+  /**
+   * Takes one part of a job being deployed. Parts are written in order, one after the other, on
+   * the deploy's own chain; each is acknowledged once written. At most `DEPLOY_WINDOW` parts wait
+   * in memory per deploy (the server must not run further ahead), and at most
+   * `MAX_STAGING` deploys are received at once.
+   */
+  #onPart(part: DeployPart): void {
+    const { jobId } = part;
+    let staging = this.#staging.get(jobId);
+    if (part.seq === 0) {
+      // A new deploy of this job (the server restarted, or retried): it replaces the old one,
+      // once the old one's queued writes and its clean-up are done.
+      const previous = staging;
+      if (previous !== undefined) this.#endStaging(previous);
+      if (this.#staging.size >= MAX_STAGING) {
+        this.#refuseDeploy(
+          jobId,
+          `this site already receives ${MAX_STAGING} jobs at once; ` +
+            'try again when they are deployed',
+        );
+        return;
+      }
+      let receiver: JobPartReceiver;
+      try {
+        receiver = new JobPartReceiver(part, this.#maxJobBytes);
+      } catch (err) {
+        this.#refuseDeploy(jobId, reasonOf(err));
+        return;
+      }
+      this.#refused.delete(jobId);
+      const base = join(this.#workspace, jobId);
+      staging = {
+        receiver,
+        base,
+        jobDir: join(base, 'job'),
+        chain: (previous?.chain ?? Promise.resolve()).then(() => this.#prepareStaging(jobId, base)),
+        pending: 0,
+        timer: undefined,
+        ended: false,
+      };
+      this.#staging.set(jobId, staging);
+    } else if (staging === undefined) {
+      // The rest of a deploy already refused here is dropped quietly: its reason was sent.
+      if (!this.#refused.has(jobId)) {
+        this.#refuseDeploy(jobId, `malformed job deploy: part ${part.seq} arrived without part 0`);
+      }
+      return;
+    }
+    const s = staging;
+    if (s.pending >= DEPLOY_WINDOW) {
+      this.#failStaging(
+        s,
+        `malformed job deploy: the server sent more than ${DEPLOY_WINDOW} parts ahead of ` +
+          'their acknowledgements',
+      );
+      return;
+    }
+    let writes: FragmentWrite[];
+    try {
+      writes = s.receiver.accept(part);
+    } catch (err) {
+      this.#failStaging(s, reasonOf(err));
+      return;
+    }
+    s.pending++;
+    this.#watchProgress(s);
+    s.chain = s.chain
+      .then(async () => {
+        if (s.ended) return;
+        await writeFragments(s.jobDir, writes);
+        s.pending--;
+        if (s.ended) return;
+        // A slow disk is progress too: the timeout counts from the last part or write.
+        this.#watchProgress(s);
+        await this.transport
+          .sendControl({ type: 'deploy_ack', jobId, seq: part.seq })
+          .catch(() => undefined);
+        if (!part.last) return;
+        clearTimeout(s.timer);
+        if (this.#staging.get(jobId) === s) this.#staging.delete(jobId);
+        s.ended = true;
+        const reason = await this.#install(jobId, s.base, s.jobDir).catch((err: unknown) =>
+          safeMessage(err),
+        );
+        if (reason !== null) this.#log.warn({ job: jobId, reason }, 'refused a job');
+        await this.#answer(jobId, reason);
+      })
+      .catch((err: unknown) =>
+        this.#failStaging(s, `could not write the job: ${safeMessage(err)}`),
+      );
+  }
+
+  /** Clears what an earlier deploy of the job left (and stops its run, if it still runs). */
+  async #prepareStaging(jobId: string, base: string): Promise<void> {
     this.#jobs.get(jobId)?.runner?.kill();
     this.#jobs.delete(jobId);
-    const base = join(this.#workspace, jobId);
-    const jobDir = join(base, 'job');
     await rm(base, { recursive: true, force: true });
-    await writeFolderFiles(jobDir, files);
+    await mkdir(join(base, 'job'), { recursive: true });
+  }
+
+  /** Restarts the deploy's progress timer: a deploy with no new part for the timeout fails. */
+  #watchProgress(s: Staging): void {
+    clearTimeout(s.timer);
+    if (s.receiver.complete) return;
+    const ms = this.#progressTimeoutMs;
+    s.timer = setTimeout(() => {
+      const r = s.receiver;
+      this.#failStaging(
+        s,
+        `job deploy stalled: no part arrived for ${ms} ms ` +
+          `(${r.receivedBytes} of ${r.totalBytes} bytes received)`,
+      );
+    }, ms);
+    s.timer.unref();
+  }
+
+  /** Ends a deploy in progress without answering (its folder is removed). */
+  #endStaging(s: Staging): void {
+    if (s.ended) return;
+    s.ended = true;
+    clearTimeout(s.timer);
+    const jobId = s.receiver.jobId;
+    if (this.#staging.get(jobId) === s) this.#staging.delete(jobId);
+    const base = s.base;
+    // After the writes already queued, so nothing recreates the folder behind the removal.
+    s.chain = s.chain.then(() => rm(base, { recursive: true, force: true })).catch(() => undefined);
+  }
+
+  /** Fails a deploy in progress: logged, answered to the server with the reason. */
+  #failStaging(s: Staging, reason: string): void {
+    if (s.ended) return;
+    this.#endStaging(s);
+    this.#refuseDeploy(s.receiver.jobId, reason);
+  }
+
+  #refuseDeploy(jobId: string, reason: string): void {
+    this.#refused.add(jobId);
+    // Bounded: only the most recent refusals matter (to drop the rest of their parts quietly).
+    if (this.#refused.size > 1_000) {
+      this.#refused.delete(this.#refused.values().next().value!);
+    }
+    this.#log.warn({ job: jobId, reason }, 'refused a job');
+    void this.#answer(jobId, reason);
+  }
+
+  async #answer(jobId: string, reason: string | null): Promise<void> {
+    await this.transport
+      .sendControl({
+        type: 'deployed',
+        jobId,
+        ok: reason === null,
+        ...(reason === null ? {} : { reason }),
+      })
+      .catch(() => undefined);
+  }
+
+  /**
+   * Verifies and instantiates a job whose files were all written to `jobDir`; returns null when
+   * deployed, else the reason.
+   */
+  async #install(jobId: string, base: string, jobDir: string): Promise<string | null> {
     const verified = await verifyJobFolder(jobDir, this.kit.rootCaPem);
     if (!verified.ok) return verified.reason;
     const { job } = await loadJob(jobDir, this.#registry);

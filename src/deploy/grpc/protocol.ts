@@ -6,7 +6,8 @@
  *
  * Methods of `vflare.Federation`:
  * - `Register` (unary): a site proves its name (TLS certificate CN) and gets a session token.
- * - `Control` (bidi stream, token): heartbeats and deploy results up; deploy, abort, shutdown down.
+ * - `Control` (bidi stream, token): heartbeats, deploy acknowledgements and results up; job
+ *   parts (deploy), start, abort, shutdown down.
  * - `Job` (bidi stream, token + job id): the engine's frames for one job, chunked.
  * - `Admin` (unary): one admin command; the caller's identity is its certificate.
  */
@@ -62,8 +63,56 @@ export type RegisterReply = z.infer<typeof registerReplySchema>;
 export const jobFileSchema = z.object({ path: z.string().min(1).max(4096), data: bytes }).strict();
 export type JobFile = z.infer<typeof jobFileSchema>;
 
+/** Most files a job folder may have (deploy, upload, download). */
+export const MAX_JOB_FILES = 100_000;
+
+/**
+ * A piece of one file of a job folder: `data` is the file's bytes from `offset` on, and `size` is
+ * the whole file's length. A file's fragments come in order and back to back, one file after
+ * the other, so the receiver can write each fragment as it arrives.
+ */
+export const fileFragmentSchema = z
+  .object({
+    path: z.string().min(1).max(4096),
+    size: z.number().int().nonnegative().max(0xffff_ffff),
+    offset: z.number().int().nonnegative().max(0xffff_ffff),
+    data: bytes,
+  })
+  .strict();
+export type FileFragment = z.infer<typeof fileFragmentSchema>;
+
+/**
+ * The server deploys a job to a site as a stream of parts on the control stream, each one
+ * control message under `maxMessageBytes`, so a job folder may be larger than one message. A
+ * part carries fragments of the folder's files in order (many small files share a part; a large
+ * file spans several). `seq` counts parts from 0; the first part starts (or restarts) the
+ * deploy; `last` marks the final one. `totalBytes` and `fileCount` describe the whole folder and
+ * are the same in every part, so the site can refuse an oversized job at its first part and
+ * check at the last that nothing is missing. The site acknowledges each part once written
+ * (`deploy_ack`), and the server keeps a bounded number of parts unacknowledged: the site's
+ * memory holds at most that many parts, and each side times out on progress, not on the
+ * whole transfer.
+ */
+export const deployPartSchema = z
+  .object({
+    type: z.literal('deploy_part'),
+    jobId: name,
+    jobName: name,
+    seq: z.number().int().nonnegative(),
+    last: z.boolean(),
+    totalBytes: z.number().int().nonnegative(),
+    fileCount: z.number().int().positive().max(MAX_JOB_FILES),
+    fragments: z.array(fileFragmentSchema).max(MAX_JOB_FILES),
+  })
+  .strict();
+export type DeployPart = z.infer<typeof deployPartSchema>;
+
 export const siteControlSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('heartbeat'), jobs: z.array(name).max(10_000) }).strict(),
+  /** Part `seq` of a deploy is written at the site: the server may send more. */
+  z
+    .object({ type: z.literal('deploy_ack'), jobId: name, seq: z.number().int().nonnegative() })
+    .strict(),
   z
     .object({
       type: z.literal('deployed'),
@@ -78,14 +127,8 @@ export type SiteControl = z.infer<typeof siteControlSchema>;
 export const serverControlSchema = z.discriminatedUnion('type', [
   /** First message on an accepted control stream: the site is online. */
   z.object({ type: z.literal('ready') }).strict(),
-  z
-    .object({
-      type: z.literal('deploy'),
-      jobId: name,
-      jobName: name,
-      files: z.array(jobFileSchema).max(100_000),
-    })
-    .strict(),
+  /** A part of a job folder being deployed (see `deployPartSchema`). */
+  deployPartSchema,
   /** Every site deployed: start the job's runner (open its job stream). */
   z.object({ type: z.literal('start'), jobId: name }).strict(),
   z.object({ type: z.literal('abort'), jobId: name, reason: z.string().max(4096) }).strict(),

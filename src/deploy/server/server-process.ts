@@ -30,8 +30,9 @@ import { adminRequestSchema, jobFilesSchema } from '../admin/protocol.js';
 import { type AdminCommand, authorize } from '../authz/authz.js';
 import { type FileEntry, readFolderFiles, writeFolderFiles } from '../files.js';
 import { CHUNK_HEADER_BYTES, encodeChunkHeader, Reassembler } from '../grpc/chunks.js';
+import { DEPLOY_WINDOW, deployPartsOf } from '../grpc/job-parts.js';
 import { type LinkSettings, linkSettings } from '../grpc/link.js';
-import { decode, encode, type JobFile, type SiteControl } from '../grpc/protocol.js';
+import { type DeployPart, decode, encode, type SiteControl } from '../grpc/protocol.js';
 import { FederationServer } from '../grpc/server.js';
 import {
   isFinished,
@@ -65,12 +66,27 @@ export interface ServerProcessOptions {
   readonly startupGraceMs?: number;
   /** Scheduler pass period (ms); default 1 000. */
   readonly tickMs?: number;
-  /** A site that has not answered a deploy in this long failed it (ms); default 60 000. */
+  /**
+   * A site that has received a whole job and not answered in this long failed its deploy (ms);
+   * default 60 000. While the job's parts flow, the transport's `progressTimeoutMs` applies to
+   * each acknowledgement instead.
+   */
   readonly deployTimeoutMs?: number;
   /** How long a finished job waits for sites to finalize (ms); default: the engine's (10 s). */
   readonly byeTimeoutMs?: number;
   /** Called once a `shutdown` admin command was accepted. */
   readonly onShutdown?: () => void;
+}
+
+/** A deploy to one site in progress: what the site acknowledged and answered. */
+interface DeployWatch {
+  /** Highest part sequence number the site acknowledged; -1 before the first. */
+  acked: number;
+  /** Parts sent so far. */
+  sent: number;
+  verdict: string | undefined;
+  /** Wakes the sender waiting on this deploy. */
+  wake: (() => void) | undefined;
 }
 
 interface RunningJob {
@@ -124,7 +140,8 @@ export class ServerProcess {
   readonly #scheduler: Scheduler;
   readonly #ledger = new ResourceLedger();
   readonly #running = new Map<string, RunningJob>();
-  readonly #deployWaiters = new Map<string, (ok: boolean, reason?: string) => void>();
+  /** Deploys in progress, by `<job id>/<site>`. */
+  readonly #deploys = new Map<string, DeployWatch>();
   readonly #knownSites = new Set<string>();
   readonly #uploads = new Map<string, Upload>();
   readonly #downloads = new Map<string, Download>();
@@ -381,18 +398,36 @@ export class ServerProcess {
       return this.#finish(jobId, 'finished:failed-to-run', `server: ${safeMessage(err)}`);
     }
 
-    // Deploy to every chosen site; drop the ones that fail unless that breaks the job.
-    const files = await readFolderFiles(jobDir);
+    // Deploy to every chosen site; drop the ones that fail unless that breaks the job. The
+    // parts are cut once and shared: each is a view of the files read here.
+    let parts: DeployPart[];
+    try {
+      parts = deployPartsOf(
+        jobId,
+        job.meta.name,
+        await readFolderFiles(jobDir),
+        this.#link.maxMessageBytes,
+      );
+    } catch (err) {
+      detail['server'] = safeMessage(err);
+      await this.store.update(jobId, { deployDetail: detail });
+      return this.#finish(jobId, 'finished:failed-to-run', `server: ${safeMessage(err)}`);
+    }
     const outcomes = await Promise.all(
-      sites.map(
-        async (site) => [site, await this.#deployTo(site, jobId, job.meta.name, files)] as const,
-      ),
+      sites.map(async (site) => [site, await this.#deployTo(site, jobId, parts)] as const),
     );
     const good: string[] = [];
     for (const [site, outcome] of outcomes) {
       detail[site] = outcome;
       if (outcome === 'ok') good.push(site);
-      else this.#ledger.releaseSite(jobId, site);
+      else {
+        this.#ledger.releaseSite(jobId, site);
+        log.warn({ peer: site, reason: outcome }, 'deploy failed at a site');
+        // The site may still be receiving or may have deployed late: it must not keep the job.
+        void this.transport
+          .sendControl(site, { type: 'abort', jobId, reason: `deploy failed: ${outcome}` })
+          .catch(() => undefined);
+      }
     }
     await this.store.update(jobId, { deployDetail: detail, sites: good });
     const failedMandatory = job.meta.mandatoryClients.filter((m) => detail[m] !== 'ok');
@@ -462,38 +497,87 @@ export class ServerProcess {
     throw new VflareError('INVALID_JOB', `job "${job.meta.name}" deploys no app to the server`);
   }
 
-  /** Sends the job to a site and waits for its verdict: 'ok' or the reason it refused. */
-  async #deployTo(site: string, jobId: string, jobName: string, files: JobFile[]): Promise<string> {
+  /**
+   * Streams the job's parts to a site and waits for its verdict: 'ok' or the reason it failed.
+   * At most `DEPLOY_WINDOW` parts are unacknowledged at once. Timeouts measure progress: the
+   * site must acknowledge a part within the transport's `progressTimeoutMs` while parts flow,
+   * and answer within `deployTimeoutMs` of its last acknowledgement once all are sent (it then
+   * verifies the signatures and instantiates its app).
+   */
+  async #deployTo(site: string, jobId: string, parts: readonly DeployPart[]): Promise<string> {
     const key = `${jobId}/${site}`;
-    const timeoutMs = this.#o.deployTimeoutMs ?? 60_000;
-    const verdict = new Promise<string>((resolve) => {
-      const timer = setTimeout(() => {
-        this.#deployWaiters.delete(key);
-        resolve(`no deploy answer within ${timeoutMs} ms`);
-      }, timeoutMs);
-      this.#deployWaiters.set(key, (ok, reason) => {
-        clearTimeout(timer);
-        this.#deployWaiters.delete(key);
-        resolve(ok ? 'ok' : (reason ?? 'refused'));
+    const watch: DeployWatch = { acked: -1, sent: 0, verdict: undefined, wake: undefined };
+    this.#deploys.set(key, watch);
+    const progressMs = this.#link.progressTimeoutMs;
+    const answerMs = this.#o.deployTimeoutMs ?? 60_000;
+    /** Waits for an acknowledgement or the verdict; false when none came in `ms`. */
+    const next = (ms: number) =>
+      new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => {
+          watch.wake = undefined;
+          resolve(false);
+        }, ms);
+        watch.wake = () => {
+          clearTimeout(timer);
+          watch.wake = undefined;
+          resolve(true);
+        };
       });
-    });
     try {
-      await this.transport.sendControl(site, { type: 'deploy', jobId, jobName, files });
-    } catch (err) {
-      this.#deployWaiters.get(key)?.(false, `could not send the job: ${safeMessage(err)}`);
+      for (const part of parts) {
+        while (watch.verdict === undefined && part.seq - watch.acked > DEPLOY_WINDOW) {
+          if (!(await next(progressMs))) {
+            return (
+              `no deploy progress: the site acknowledged no part for ${progressMs} ms ` +
+              `(${watch.acked + 1} of ${parts.length} parts written)`
+            );
+          }
+        }
+        if (watch.verdict !== undefined) return watch.verdict;
+        // Counted as sent before the send resolves: the site may acknowledge the part before
+        // the last of its bytes has drained here.
+        watch.sent = part.seq + 1;
+        try {
+          await this.transport.sendControl(site, part);
+        } catch (err) {
+          return `could not send the job: ${safeMessage(err)}`;
+        }
+      }
+      while (watch.verdict === undefined) {
+        const waited = watch.acked < parts.length - 1 ? progressMs : answerMs;
+        if (!(await next(waited))) {
+          return watch.acked < parts.length - 1
+            ? `no deploy progress: the site acknowledged no part for ${waited} ms ` +
+                `(${watch.acked + 1} of ${parts.length} parts written)`
+            : `no deploy answer within ${waited} ms after the job was received`;
+        }
+      }
+      return watch.verdict;
+    } finally {
+      this.#deploys.delete(key);
     }
-    return verdict;
   }
 
   #onControl(site: string, msg: SiteControl): void {
-    if (msg.type === 'deployed') {
-      const waiter = this.#deployWaiters.get(`${msg.jobId}/${site}`);
-      if (waiter === undefined) {
-        this.#log.warn({ peer: site, job: msg.jobId }, 'unexpected deploy answer ignored');
-        return;
-      }
-      waiter(msg.ok, msg.reason);
+    if (msg.type === 'heartbeat') return;
+    const watch = this.#deploys.get(`${msg.jobId}/${site}`);
+    if (watch === undefined) {
+      this.#log.warn(
+        { peer: site, job: msg.jobId, type: msg.type },
+        'unexpected deploy answer ignored',
+      );
+      return;
     }
+    if (msg.type === 'deploy_ack') {
+      if (msg.seq < watch.sent) watch.acked = Math.max(watch.acked, msg.seq);
+      else {
+        this.#log.warn(
+          { peer: site, job: msg.jobId, seq: msg.seq },
+          'ignored an acknowledgement of a deploy part not sent yet',
+        );
+      }
+    } else watch.verdict = msg.ok ? 'ok' : (msg.reason ?? 'refused');
+    watch.wake?.();
   }
 
   // -------------------------------------------------------------------------------------------
