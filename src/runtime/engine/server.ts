@@ -451,10 +451,7 @@ export class ServerEngine {
    */
   #shareable(task: ScheduledTask): boolean {
     if (task.targets.length < 2 || typeof task.spec.data === 'function') return false;
-    const name = task.spec.name;
-    const applies = (b: { readonly tasks?: readonly string[] }) =>
-      b.tasks === undefined || b.tasks.includes(name);
-    return !this.#policy.taskData.some(applies) && !this.#filters.taskData.some(applies);
+    return chainFor(this.#policy.taskData, this.#filters.taskData, task.spec.name).length === 0;
   }
 
   #taskFrame(found: { task: TaskData; resend: boolean }): Uint8Array {
@@ -546,8 +543,10 @@ export class ServerEngine {
       }
     }
     const chain = chainFor(this.#policy.taskData, this.#filters.taskData, task.spec.name);
-    const ctx = () => this.#filterContext(task, 'server-data-out', site, data);
-    const out = await applyFilters(chain, data, ctx);
+    if (chain.length === 0 || data === null) return { ok: true, payload: data };
+    const out = await applyFilters(chain, data, () =>
+      this.#filterContext(task, 'server-data-out', site, data),
+    );
     if (!out.ok) {
       return { ok: false, rc: 'task-data-filter-error', reason: `server data-out ${out.reason}` };
     }
@@ -559,22 +558,23 @@ export class ServerEngine {
 
   async #onResult(site: string, result: TaskResult): Promise<void> {
     const task = this.#byId.get(result.headers.taskId);
-    const log = () => this.#logger.child({ peer: site, task: result.headers.taskName });
     if (task === undefined || !task.open) {
-      log().debug('result for a finished or unknown task dropped');
+      this.#resultLog(site, result).debug('result for a finished or unknown task dropped');
       return;
     }
     if (result.site !== site || result.headers.jobId !== this.jobId) {
-      log().warn('result naming another site or job dropped');
+      this.#resultLog(site, result).warn('result naming another site or job dropped');
       return;
     }
     const assignment = task.bySite.get(site);
     if (assignment === undefined || assignment.resultAt !== undefined) {
-      log().debug('result from a site that does not hold the task dropped');
+      this.#resultLog(site, result).debug('result from a site that does not hold the task dropped');
       return;
     }
     assignment.resultPending = true;
     let final: TaskResult = result.rc === 'ok' ? result : { ...result, payload: null };
+    // An ok result is taken a few turns of the event loop later than an error one, even with no
+    // result-in filter: exit rules see results in the order this has always given them.
     if (final.rc === 'ok' && final.payload !== null) {
       const sent = assignment.prepared ? await assignment.prepared : undefined;
       const model = sent?.ok ? sent.payload : null;
@@ -583,9 +583,12 @@ export class ServerEngine {
         this.#filterContext(task, 'server-result-in', site, model),
       );
       if (out.ok) {
-        final = { ...final, payload: out.payload };
+        if (out.payload !== final.payload) final = { ...final, payload: out.payload };
       } else {
-        log().warn({ reason: out.reason }, 'server result-in filter failed');
+        this.#resultLog(site, result).warn(
+          { reason: out.reason },
+          'server result-in filter failed',
+        );
         final = {
           headers: final.headers,
           site,
@@ -598,6 +601,10 @@ export class ServerEngine {
     assignment.resultPending = false;
     if (!task.open) return;
     this.#accept(task, final);
+  }
+
+  #resultLog(site: string, result: TaskResult): Logger {
+    return this.#logger.child({ peer: site, task: result.headers.taskName });
   }
 
   #accept(task: ScheduledTask, result: TaskResult): void {

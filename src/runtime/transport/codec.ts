@@ -145,10 +145,23 @@ function lowerChild(value: unknown, state: EncodeState, depth: number, segment: 
   }
 }
 
+/**
+ * Checks that `value` is plain data and swaps every typed array for a `BlobRef`, copying on
+ * write: an object or array is rebuilt only when something inside it changes (a typed array
+ * below it, or an `undefined` field to drop); everything else is handed to msgpack as it is.
+ * Most of a message (headers, meta, the message envelope) has no typed array, so it costs no
+ * allocation here.
+ */
 function lower(value: unknown, state: EncodeState, depth: number): unknown {
   if (depth > MAX_DEPTH) throw new LowerError(`nested deeper than ${MAX_DEPTH}`);
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
-  if (typeof value === 'number' || typeof value === 'bigint') return value;
+  if (value === null || typeof value !== 'object') {
+    const kind = typeof value;
+    if (kind === 'string' || kind === 'number' || kind === 'boolean' || kind === 'bigint') {
+      return value;
+    }
+    if (value === null) return value;
+    throw new LowerError(`${describeKind(value)} is not plain data`);
+  }
   if (ArrayBuffer.isView(value)) {
     const dtype = DTYPES.indexOf(value.constructor as TypedArrayCtor);
     if (dtype < 0) throw new LowerError(`${describe(value)} is not supported`);
@@ -158,7 +171,7 @@ function lower(value: unknown, state: EncodeState, depth: number): unknown {
     return new BlobRef(dtype, offset, value.byteLength);
   }
   if (Array.isArray(value)) {
-    const out = new Array<unknown>(value.length);
+    let out: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {
       const v: unknown = value[i];
       if (v === undefined) {
@@ -166,20 +179,44 @@ function lower(value: unknown, state: EncodeState, depth: number): unknown {
         err.segments.push(`[${i}]`);
         throw err;
       }
-      out[i] = lowerChild(v, state, depth + 1, `[${i}]`);
+      const low = lowerChild(v, state, depth + 1, `[${i}]`);
+      if (low !== v && out === undefined) out = Array.prototype.slice.call(value, 0, i);
+      if (out !== undefined) out.push(low);
     }
-    return out;
+    // An Array subclass goes out as a plain array, so msgpack never sees its class.
+    return out ?? (value.constructor === Array ? value : Array.from(value));
   }
-  if (typeof value === 'object' && isPlainObject(value)) {
-    const out: Record<string, unknown> = {};
-    for (const key in value) {
-      if (!Object.hasOwn(value, key)) continue;
-      const v = (value as Record<string, unknown>)[key];
-      if (v !== undefined) out[key] = lowerChild(v, state, depth + 1, `.${key}`);
+  if (isPlainObject(value)) {
+    const obj = value as Record<string, unknown>;
+    let out: Record<string, unknown> | undefined;
+    for (const key in obj) {
+      if (!Object.hasOwn(obj, key)) continue;
+      const v = obj[key];
+      const low = v === undefined ? undefined : lowerChild(v, state, depth + 1, `.${key}`);
+      if (low !== v || v === undefined) {
+        if (out === undefined) out = copyUntil(obj, key);
+      }
+      if (out !== undefined && low !== undefined) out[key] = low;
     }
-    return out;
+    // A null-prototype object goes out as an ordinary one, as msgpack expects.
+    return out ?? (Object.getPrototypeOf(obj) === null ? copyUntil(obj, undefined) : obj);
   }
   throw new LowerError(`${describeKind(value)} is not plain data`);
+}
+
+/** The own enumerable fields of `obj` before `stop`, minus `undefined` ones (`lower`'s copy). */
+function copyUntil(
+  obj: Record<string, unknown>,
+  stop: string | undefined,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key in obj) {
+    if (key === stop) break;
+    if (!Object.hasOwn(obj, key)) continue;
+    const v = obj[key];
+    if (v !== undefined) out[key] = v;
+  }
+  return out;
 }
 
 /** `lower` over a whole message, turning a `LowerError` into `CODEC_FAILED` with its path. */
@@ -355,28 +392,48 @@ function optional<T>(
   return v === undefined || v === null ? undefined : check(v, `${path}.${key}`);
 }
 
+/** Number of own enumerable keys, without the array `Object.keys` would allocate. */
+function keyCount(obj: Record<string, unknown>): number {
+  let n = 0;
+  for (const key in obj) if (Object.hasOwn(obj, key)) n++;
+  return n;
+}
+
+/**
+ * A tensor is checked where msgpack left it: its shape array and, when it has no other field,
+ * the object itself are kept (the blob ref swapped for its typed array), so a decoded weight set
+ * allocates no second copy of its tree. Extra fields are dropped, as for every other object.
+ */
 function tensorOf(value: unknown, state: DecodeState, path: string): Tensor {
   const obj = record(value, path);
-  if (!Array.isArray(obj['shape'])) bad(`${path}.shape`, 'a list of integers', obj['shape']);
-  const shape = (obj['shape'] as unknown[]).map((d, i) => int(d, `${path}.shape[${i}]`));
+  const shape = obj['shape'];
+  if (!Array.isArray(shape)) bad(`${path}.shape`, 'a list of integers', shape);
+  let expected = 1;
+  for (let i = 0; i < shape.length; i++) expected *= int(shape[i], `${path}.shape[${i}]`);
   const ref = obj['data'];
   if (!(ref instanceof BlobRef)) bad(`${path}.data`, 'a numeric typed array', ref);
   const data = raiseBlob(ref, state, `${path}.data`);
   if (!NUMERIC_CTORS.has(data.constructor as TypedArrayCtor)) {
     bad(`${path}.data`, 'a Float32/Float64/Int32/Uint8/Uint32 array', data);
   }
-  const expected = shape.reduce((a, b) => a * b, 1);
   if (expected !== data.length) {
     badAs(path, `data length ${expected} for shape [${shape.join(', ')}]`, `${data.length}`);
   }
-  return { shape, data: data as Tensor['data'] };
+  if (keyCount(obj) !== 2) return { shape: shape as number[], data: data as Tensor['data'] };
+  obj['data'] = data;
+  return obj as unknown as Tensor;
 }
 
+/** Checked in place: every field of a tensor map is a tensor, so nothing is left to drop. */
 function tensorMap(value: unknown, state: DecodeState, path: string): TensorMap {
   const obj = record(value, path);
-  const out: Record<string, Tensor> = {};
-  for (const key of Object.keys(obj)) out[key] = tensorOf(obj[key], state, `${path}.${key}`);
-  return out;
+  for (const key in obj) {
+    if (!Object.hasOwn(obj, key)) continue;
+    const item = obj[key];
+    const tensor = tensorOf(item, state, `${path}.${key}`);
+    if (tensor !== item) obj[key] = tensor;
+  }
+  return obj as unknown as TensorMap;
 }
 
 function metaOf(value: unknown, path: string): PayloadMeta {
