@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultRegistry } from '../../src/components.js';
 import { Session } from '../../src/deploy/admin/session.js';
-import { pocPrepare, pocStart, pocStop } from '../../src/deploy/poc/poc.js';
+import { pocPrepare, pocStart, pocStop, processAlive } from '../../src/deploy/poc/poc.js';
 import type { RunSummary } from '../../src/runtime/core/index.js';
 import { simulateJob } from '../../src/runtime/jobs/simulate.js';
 import { loadModelFile } from '../../src/runtime/workflows/index.js';
@@ -63,15 +63,6 @@ async function until(cond: () => Promise<boolean>, ms = 30_000): Promise<void> {
   while (!(await cond())) {
     if (performance.now() - start > ms) throw new Error(`condition not met in ${ms} ms`);
     await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -184,7 +175,7 @@ describe('POC mode: a server and three sites in separate processes', () => {
     admin!.close();
     admin = undefined;
     process.kill(serverPid, 'SIGTERM');
-    await until(async () => !isAlive(serverPid), 60_000);
+    await until(async () => !processAlive(serverPid), 60_000);
     // The server is gone: what it saved last is where the job must resume.
     const saved = await savedRound();
     expect(saved).toBeGreaterThanOrEqual(2);

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Session, tidyGrpcReason } from '../../src/deploy/admin/session.js';
 import { linkSettings } from '../../src/deploy/grpc/link.js';
 import { FederationServer } from '../../src/deploy/grpc/server.js';
-import { pocPrepare, pocStart, pocStop } from '../../src/deploy/poc/poc.js';
+import { pocPrepare, pocStart, pocStop, processAlive } from '../../src/deploy/poc/poc.js';
 import {
   kitProblem,
   loadKit,
@@ -211,7 +211,7 @@ describe('POC start and stop misuse', () => {
       pocStart({ dir: poc, command: [process.execPath, '-e', party], log }),
     ).rejects.toThrow(/exited during start: cannot listen on 127\.0\.0\.1:1: the port is in use/);
     expect(pids).toHaveLength(3);
-    expect(pids.filter(isAlive)).toEqual([]);
+    expect(pids.filter(processAlive)).toEqual([]);
     await expect(readFile(join(poc, 'poc.json'), 'utf8')).rejects.toThrow();
   });
 
@@ -235,7 +235,7 @@ describe('POC start and stop misuse', () => {
       }),
     ).rejects.toThrow(/did not come up in time .*the processes this start launched were stopped/);
     expect(pids).toHaveLength(2);
-    expect(pids.filter(isAlive)).toEqual([]);
+    expect(pids.filter(processAlive)).toEqual([]);
   });
 });
 
@@ -260,12 +260,3 @@ describe('admin sessions', () => {
     }
   });
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -105,13 +105,13 @@ async function lastError(log: string): Promise<string | undefined> {
 async function terminate(pids: readonly number[], graceMs: number): Promise<void> {
   const gone = async (ms: number) => {
     const deadline = performance.now() + ms;
-    while (performance.now() < deadline && pids.some(alive)) {
+    while (performance.now() < deadline && pids.some(processAlive)) {
       await new Promise((r) => setTimeout(r, 100));
     }
   };
-  for (const pid of pids) if (alive(pid)) signal(pid, 'SIGTERM');
+  for (const pid of pids) if (processAlive(pid)) signal(pid, 'SIGTERM');
   await gone(graceMs);
-  for (const pid of pids) if (alive(pid)) signal(pid, 'SIGKILL');
+  for (const pid of pids) if (processAlive(pid)) signal(pid, 'SIGKILL');
   // A killed child counts as alive until it has been reaped.
   await gone(5_000);
 }
@@ -196,7 +196,7 @@ export async function pocStart(options: PocStartOptions): Promise<PocState> {
   // Starting twice would orphan the first set of processes (poc.json only records the last)
   // and make two processes fight over each site name.
   const previous = await readState(dir);
-  const running = previous?.processes.filter((p) => alive(p.pid)) ?? [];
+  const running = previous?.processes.filter((p) => processAlive(p.pid)) ?? [];
   const clash = running.filter((p) => wanted.includes(p.party));
   if (clash.length > 0 || (options.parties === undefined && running.length > 0)) {
     const shown = clash.length > 0 ? clash : running;
@@ -238,7 +238,9 @@ export async function pocStart(options: PocStartOptions): Promise<PocState> {
     const child = launch(party, [...args, join(dir, party)]);
     started.push({ party, pid: child.pid! });
   }
-  const kept = (previous?.processes ?? []).filter((p) => !wanted.includes(p.party) && alive(p.pid));
+  const kept = (previous?.processes ?? []).filter(
+    (p) => !wanted.includes(p.party) && processAlive(p.pid),
+  );
   const order = (p: { party: string }) => all.indexOf(p.party);
   const state: PocState = { processes: [...kept, ...started].sort((a, b) => order(a) - order(b)) };
   await writeFile(join(dir, 'poc.json'), `${JSON.stringify(state, null, 2)}\n`);
@@ -299,7 +301,8 @@ export async function pocStart(options: PocStartOptions): Promise<PocState> {
   );
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (signal 0 probes without signalling). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -343,13 +346,13 @@ export async function pocStop(options: PocStopOptions): Promise<string[]> {
     log.warn({ reason: (err as Error).message }, 'graceful shutdown failed; will kill');
   }
   const deadline = performance.now() + (options.graceMs ?? 30_000);
-  while (performance.now() < deadline && state.processes.some((p) => alive(p.pid))) {
+  while (performance.now() < deadline && state.processes.some((p) => processAlive(p.pid))) {
     await new Promise((r) => setTimeout(r, 200));
   }
   const killed: string[] = [];
   // Clients before the server, as NVFlare does.
   for (const p of [...state.processes].reverse()) {
-    if (!alive(p.pid)) continue;
+    if (!processAlive(p.pid)) continue;
     signal(p.pid, 'SIGKILL');
     killed.push(p.party);
   }

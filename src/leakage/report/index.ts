@@ -1,5 +1,5 @@
 export { collectScores } from './collect.js';
-export { type RunReport, runReport } from './run-report.js';
+export { type RoundScore, type RunReport, runReport } from './run-report.js';
 export { type ChartOptions, lineChart, type Series } from './svg.js';
 export {
   runSweep,

@@ -8,21 +8,19 @@ import { VflareError } from '../../runtime/core/index.js';
 import { collectScores } from './collect.js';
 import { lineChart } from './svg.js';
 
+/** One scored round of one site, as the reports list it. */
+export interface RoundScore {
+  readonly round: number;
+  readonly rdlv: number;
+  readonly withheld: boolean;
+  /** What the mean of the site's images would score (see `LeakageScore`). */
+  readonly batchMeanRdlv: number | null;
+}
+
 export interface RunReport {
   readonly workspace: string;
-  /** Site → [{round, rdlv, withheld, seconds, batchMeanRdlv}]. */
-  readonly sites: Readonly<
-    Record<
-      string,
-      readonly {
-        round: number;
-        rdlv: number;
-        withheld: boolean;
-        seconds: number;
-        batchMeanRdlv: number | null;
-      }[]
-    >
-  >;
+  /** Site → its scored rounds, with the seconds each score took. */
+  readonly sites: Readonly<Record<string, readonly (RoundScore & { seconds: number })[]>>;
   readonly threshold: number | null;
 }
 

@@ -26,6 +26,7 @@ import { idxSlice } from '../data.js';
 import { accuracy } from '../learner/train.js';
 import { buildLayersModel, type ModelSpec, writeWeights } from '../model/index.js';
 import { collectScores } from './collect.js';
+import type { RoundScore } from './run-report.js';
 import { lineChart } from './svg.js';
 
 export interface SweepOptions {
@@ -60,18 +61,7 @@ export interface SweepLevel {
   /** Accuracy lost against the first level (the noise-free baseline when it is 0). */
   readonly accuracyLost: number | null;
   /** Site → RDLV per scored round. */
-  readonly rdlv: Readonly<
-    Record<
-      string,
-      readonly {
-        round: number;
-        rdlv: number;
-        withheld: boolean;
-        /** What the mean of the site's images would score (see `LeakageScore`). */
-        batchMeanRdlv: number | null;
-      }[]
-    >
-  >;
+  readonly rdlv: Readonly<Record<string, readonly RoundScore[]>>;
   /** Site → maximum RDLV over the scored rounds. */
   readonly maxRdlv: Readonly<Record<string, number>>;
   /**
