@@ -34,6 +34,11 @@ const link = linkSettings({
 });
 const clients: FederationClient[] = [];
 
+/** Stops the clients earlier tests left running for `site` (one process per site at a time). */
+async function closeSite(site: string): Promise<void> {
+  for (const c of clients.filter((x) => x.site === site)) await c.close();
+}
+
 async function until(cond: () => boolean, ms = 5000): Promise<void> {
   const start = Date.now();
   while (!cond()) {
@@ -415,6 +420,7 @@ describe('gRPC transport over mutual TLS', () => {
 
   it('reconnects with back-off after the server restarts', async () => {
     const logs: LogRecord[] = [];
+    await closeSite('site-2');
     const kit = await loadKit(kits.siteKits['site-2']!, 'site');
     const c = client(kit, logs);
     await c.start();
@@ -433,4 +439,22 @@ describe('gRPC transport over mutual TLS', () => {
     await until(() => server.onlineSites().includes('site-2'));
     expect(logs.some((l) => l.msg === 'reconnected to the server')).toBe(true);
   });
+
+  it('refuses a second process of a connected site, which takes over once the first stops', async () => {
+    await closeSite('site-1');
+    const kit = await loadKit(kits.siteKits['site-1']!, 'site');
+    const first = client(kit);
+    await first.start();
+    const logs: LogRecord[] = [];
+    const second = client(kit, logs);
+    void second.start().catch(() => undefined);
+    const refused = (l: LogRecord) =>
+      /already connected from another process/.test(JSON.stringify(l.obj ?? {}));
+    await until(() => logs.some(refused), 15_000);
+    expect(first.connected).toBe(true);
+    expect(second.connected).toBe(false);
+    await first.close();
+    await second.waitConnected();
+    expect(server.onlineSites()).toContain('site-1');
+  }, 30_000);
 });

@@ -193,6 +193,10 @@ describe('POC mode: a server and three sites in separate processes', () => {
     });
     // And it trains on from there.
     await until(async () => (await savedRound()) > saved, 60_000);
+    // A running job has no result to download yet.
+    await expect(admin!.downloadJobResult(id, join(dir, 'too-early'))).rejects.toThrow(
+      new RegExp(`job ${id} is running, not finished`),
+    );
     expect(await admin!.abortJob(id)).toBe('finished:aborted');
   }, 240_000);
 

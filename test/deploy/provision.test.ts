@@ -1,8 +1,9 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pocPrepare } from '../../src/deploy/poc/poc.js';
 import {
   chainProblem,
   createRootCa,
@@ -103,6 +104,46 @@ describe('provision', () => {
         out: join(dir, 'bad2'),
       }),
     ).rejects.toThrow(/is not allowed/);
+  });
+});
+
+describe('output folders that hold something already', () => {
+  it('refuses to provision over an existing federation (its root would be replaced)', async () => {
+    const before = await readFile(join(dir, 'ca', 'rootCA.pem'), 'utf8');
+    await expect(
+      provision({
+        project: 'other',
+        server: { host: 'localhost', port: 8003 },
+        sites: [{ name: 'site-9' }],
+        admins: [{ name: 'a', role: 'project-admin' }],
+        out: dir,
+      }),
+    ).rejects.toThrow(/already holds a federation's root CA/);
+    expect(await readFile(join(dir, 'ca', 'rootCA.pem'), 'utf8')).toBe(before);
+  });
+
+  it('makes poc prepare refuse a foreign folder, a running POC and a bad port', async () => {
+    const foreign = await mkdtemp(join(tmpdir(), 'vflare-poc-foreign-'));
+    await writeFile(join(foreign, 'important.txt'), 'keep me');
+    await expect(pocPrepare({ dir: foreign, sites: 1 })).rejects.toThrow(/holds other files/);
+    expect(await readFile(join(foreign, 'important.txt'), 'utf8')).toBe('keep me');
+
+    const poc = await mkdtemp(join(tmpdir(), 'vflare-poc-live-'));
+    await pocPrepare({ dir: poc, sites: 1, port: 18_931 });
+    // This test process stands in for a POC party that is still running.
+    const state = { processes: [{ party: 'server', pid: process.pid }] };
+    await writeFile(join(poc, 'poc.json'), JSON.stringify(state));
+    await expect(pocPrepare({ dir: poc, sites: 1 })).rejects.toThrow(
+      new RegExp(`a POC is running from .*\\(server pid ${process.pid}\\); run vflare poc stop`),
+    );
+    await rm(join(poc, 'poc.json'));
+    await pocPrepare({ dir: poc, sites: 2, port: 18_932 }); // a stopped POC is replaced
+    expect((await loadKit(join(poc, 'site-2'), 'site')).config.name).toBe('site-2');
+    await expect(pocPrepare({ dir: poc, sites: 1, port: 99_999 })).rejects.toThrow(
+      /--port: expected 1 to 65535/,
+    );
+    await rm(foreign, { recursive: true, force: true });
+    await rm(poc, { recursive: true, force: true });
   });
 });
 

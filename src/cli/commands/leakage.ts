@@ -3,14 +3,16 @@
  * utility report (JSON, SVG plots, PNG reconstructions). `vflare leakage report <workspace>`:
  * RDLV per site per round of one finished run, as JSON and SVG.
  */
+import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { defaultRegistry } from '../../components.js';
 import { runReport, runSweep, type SweepLevel } from '../../leakage/report/index.js';
 import { VflareError } from '../../runtime/core/errors.js';
 import { createLogger } from '../../runtime/core/logger.js';
+import { loadJob } from '../../runtime/jobs/load.js';
 import { cliIo } from '../main.js';
-import { formatNumber, formatTable } from '../output.js';
+import { formatNumber, formatTable, logLevel } from '../output.js';
 
 function parseLevels(value: string): number[] {
   const levels = value.split(',').map((s) => Number(s.trim()));
@@ -80,10 +82,14 @@ export function register(program: Command): void {
       const clipNorm = flags['clip'] === undefined ? undefined : positive('--clip', flags['clip']);
       const delta = positive('--delta', flags['delta']!);
       const out = resolve(flags['out'] ?? `workspaces/${resolve(jobDir).split('/').pop()}-sweep`);
+      const level = logLevel(flags['logLevel']);
+      const registry = defaultRegistry();
+      // Every problem with the job is reported before the (long) sweep is announced.
+      await loadJob(jobDir, registry);
       io.out(`sweep over ${levels.length} level(s), output in ${out}\n`);
       const report = await runSweep({
         jobDir,
-        registry: defaultRegistry(),
+        registry,
         outDir: out,
         levels,
         noiseId: flags['noiseId']!,
@@ -91,7 +97,7 @@ export function register(program: Command): void {
         ...(clipNorm === undefined ? {} : { clipNorm }),
         delta,
         seed,
-        logger: createLogger({ level: flags['logLevel']! }),
+        logger: createLogger({ level }),
         onLevel: (i, level, seconds) =>
           io.out(`level ${i + 1}/${levels.length} (${level}) done in ${seconds.toFixed(0)} s\n`),
       });
@@ -132,7 +138,15 @@ export function register(program: Command): void {
     .argument('<workspace>', 'the run workspace (as printed by vflare simulate)')
     .action(async (workspace: string) => {
       const io = cliIo();
-      const report = await runReport(resolve(workspace));
+      const dir = resolve(workspace);
+      if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+        throw new VflareError(
+          'NOT_FOUND',
+          `${dir} is not a folder; give the workspace a run printed (vflare simulate … prints ` +
+            'it first)',
+        );
+      }
+      const report = await runReport(dir);
       const rows = Object.entries(report.sites).flatMap(([site, list]) =>
         list.map((s) => [
           site,

@@ -274,6 +274,19 @@ export class FederationServer {
       return;
     }
     const old = this.#sessions.get(req.site);
+    // A site kit runs in one process at a time. While the registered one is connected and
+    // heartbeating, a second registration is refused (the newcomer keeps retrying, so it takes
+    // over once the first is gone); replacing it instead would make the two take turns forever.
+    const silentMs = old === undefined ? 0 : performance.now() - old.lastSeen;
+    if (old?.control !== undefined && !old.control.closed && silentMs <= 2 * this.#heartbeatMs) {
+      const reason =
+        `site "${req.site}" is already connected from another process (last heartbeat ` +
+        `${Math.round(silentMs)} ms ago); stop that process, or this one takes over once it ` +
+        'has gone';
+      this.#log.warn({ site: req.site }, 'refused a second registration of a connected site');
+      cb(statusError(grpc.status.ALREADY_EXISTS, reason));
+      return;
+    }
     old?.control?.close('replaced by a new registration of the same site');
     const token = randomBytes(32);
     this.#sessions.set(req.site, {

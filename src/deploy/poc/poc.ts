@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { type Logger, silentLogger, VflareError } from '../../runtime/core/index.js';
@@ -41,7 +41,12 @@ export async function pocPrepare(options: PocPrepareOptions): Promise<void> {
   if (!Number.isInteger(n) || n < 1 || n > 1000) {
     throw new VflareError('INVALID_ARGUMENT', `-n: expected 1 to 1000 sites, got ${n}`);
   }
+  const port = options.port ?? 8002;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new VflareError('INVALID_ARGUMENT', `--port: expected 1 to 65535, got ${port}`);
+  }
   const dir = resolve(options.dir);
+  await checkReplaceable(dir);
   await rm(dir, { recursive: true, force: true });
   const sites = Array.from({ length: n }, (_, i) => ({ name: `site-${i + 1}` }));
   await provision({
@@ -61,6 +66,37 @@ export async function pocPrepare(options: PocPrepareOptions): Promise<void> {
     for (const s of sites) {
       await writeFile(join(dir, s.name, 'local', 'site.json'), JSON.stringify({ dataRoot }));
     }
+  }
+}
+
+/**
+ * `poc prepare` replaces its folder, so it must not be pointed at anything else: a folder that
+ * holds other files, or a POC whose processes still run (they would be orphaned, with their job
+ * store deleted under them).
+ */
+async function checkReplaceable(dir: string): Promise<void> {
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch {
+    return; // nothing there yet
+  }
+  if (entries.length === 0) return;
+  const isPoc = entries.includes('ca') && entries.includes('server') && entries.includes(POC_ADMIN);
+  if (!isPoc) {
+    throw new VflareError(
+      'INVALID_ARGUMENT',
+      `--out: ${dir} holds other files, and poc prepare replaces the whole folder; give a new or ` +
+        'empty folder, or the folder of an earlier POC',
+    );
+  }
+  const running = ((await readState(dir))?.processes ?? []).filter((p) => processAlive(p.pid));
+  if (running.length > 0) {
+    throw new VflareError(
+      'INVALID_ARGUMENT',
+      `a POC is running from ${dir} (${running.map((p) => `${p.party} pid ${p.pid}`).join(', ')}); ` +
+        `run vflare poc stop ${dir} first`,
+    );
   }
 }
 

@@ -8,6 +8,7 @@
  * <out>/<admin>/                    one kit per admin user
  * ```
  */
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { VflareError } from '../../runtime/core/index.js';
@@ -89,6 +90,15 @@ function checkParties(options: ProvisionOptions): void {
 export async function provision(options: ProvisionOptions): Promise<ProvisionResult> {
   checkParties(options);
   const out = resolve(options.out);
+  if (existsSync(join(out, 'ca', 'rootCA.key')) || existsSync(join(out, 'ca', 'rootCA.pem'))) {
+    // A new root would split the federation: kits already handed out trust the old one.
+    throw new VflareError(
+      'INVALID_ARGUMENT',
+      `--out: ${out} already holds a federation's root CA (ca/); provisioning again would ` +
+        'replace it and leave the kits already given out trusting the old root. Give a new ' +
+        'folder, or delete the old one first if you mean to start over',
+    );
+  }
   const { project } = options;
   const root = await createRootCa(project, options);
   const caDir = join(out, 'ca');

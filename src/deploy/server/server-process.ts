@@ -653,9 +653,19 @@ export class ServerProcess {
         this.#scheduler.forget(req.jobId);
         await this.store.delete(req.jobId);
         return req.jobId;
-      case 'download_job':
-        this.#allow(user, 'download_job', this.#job(req.jobId));
+      case 'download_job': {
+        const rec = this.#job(req.jobId);
+        this.#allow(user, 'download_job', rec);
+        // A job still on its way has no result yet, only a partial workspace (or none).
+        if (!rec.status.startsWith('finished')) {
+          throw new VflareError(
+            'INVALID_ARGUMENT',
+            `job ${req.jobId} is ${rec.status}, not finished: its result can be downloaded once ` +
+              'it ends (watch it with list_jobs or get_job_meta)',
+          );
+        }
         return this.#startDownload(user, req.jobId);
+      }
       case 'check_status': {
         this.#allow(user, 'check_status');
         const online = new Set(this.transport.onlineSites());

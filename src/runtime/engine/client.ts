@@ -193,13 +193,14 @@ export class ClientRunner {
   }
 
   /**
-   * Test hook: the site vanishes. It stops answering, heartbeating and serving peers at once,
-   * without telling anyone; whatever its executor still does is never sent.
+   * The site vanishes: it stops answering, heartbeating and serving peers at once, without
+   * telling anyone; whatever its executor still does is never sent. Used when a site process
+   * stops (SIGTERM) and by tests of a site dying mid-round.
    */
   kill(): void {
     if (this.#killed) return;
     this.#killed = true;
-    this.#logger.info('site killed (test hook)');
+    this.#logger.info('site stopped; its running task, if any, is abandoned');
     clearInterval(this.#heartbeat);
     clearTimeout(this.#pollGuard);
     this.#poll?.resolve({ kind: 'end' });
