@@ -160,7 +160,9 @@ export async function runConsole(session: Session, io: ConsoleIo): Promise<numbe
     for await (const raw of rl) {
       const line = raw.trim();
       if (line === 'bye' || line === 'exit' || line === 'quit') break;
-      if (line !== '') {
+      if (line === 'help') {
+        io.out(`${CONSOLE_HELP}\nbye (or exit, quit) to leave\n`);
+      } else if (line !== '') {
         const [name, ...rest] = line.split(/\s+/);
         try {
           const cmd = parseCommand(name!, rest);

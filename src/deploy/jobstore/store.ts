@@ -261,7 +261,10 @@ export class JobStore {
   #must(id: string): JobRecord {
     const record = this.#jobs.get(id);
     if (record === undefined) {
-      throw new VflareError('NOT_FOUND', `no job with id ${id}; list_jobs shows the known ids`);
+      throw new VflareError(
+        'NOT_FOUND',
+        `no job with id ${id} (give the whole id); list_jobs shows the known ids`,
+      );
     }
     return record;
   }

@@ -163,7 +163,7 @@ export async function loadKit(dir: string, expect?: KitKind): Promise<StartupKit
   if (expect !== undefined && parsed.data.kind !== expect) {
     throw new VflareError(
       'INVALID_CONFIG',
-      `${abs} is a ${parsed.data.kind} kit, ` +
+      `${abs} is ${parsed.data.kind === 'admin' ? 'an' : 'a'} ${parsed.data.kind} kit, ` +
         `but ${expect === 'admin' ? 'an' : 'a'} ${expect} kit is needed here`,
     );
   }

@@ -612,7 +612,10 @@ export class ServerProcess {
   #job(jobId: string): JobRecord {
     const rec = this.store.get(jobId);
     if (rec === undefined) {
-      throw new VflareError('NOT_FOUND', `no job with id ${jobId}; list_jobs shows the known ids`);
+      throw new VflareError(
+        'NOT_FOUND',
+        `no job with id ${jobId} (give the whole id); list_jobs shows the known ids`,
+      );
     }
     return rec;
   }
