@@ -92,10 +92,10 @@ async function checkReplaceable(dir: string): Promise<void> {
   }
   const running = ((await readState(dir))?.processes ?? []).filter((p) => processAlive(p.pid));
   if (running.length > 0) {
+    const pids = running.map((p) => `${p.party} pid ${p.pid}`).join(', ');
     throw new VflareError(
       'INVALID_ARGUMENT',
-      `a POC is running from ${dir} (${running.map((p) => `${p.party} pid ${p.pid}`).join(', ')}); ` +
-        `run vflare poc stop ${dir} first`,
+      `a POC is running from ${dir} (${pids}); ` + `run vflare poc stop ${dir} first`,
     );
   }
 }
