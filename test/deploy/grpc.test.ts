@@ -39,6 +39,32 @@ async function closeSite(site: string): Promise<void> {
   for (const c of clients.filter((x) => x.site === site)) await c.close();
 }
 
+/**
+ * A control stream opened by hand, below FederationClient, for hostile-input tests: with the
+ * token a fresh registration returns (`'register'`) or with the given one.
+ */
+async function rawControl(site: string, token: string) {
+  const kit = await loadKit(kits.siteKits[site]!, 'site');
+  const raw = makeGrpcClient({ kit, link, host: 'localhost', port });
+  if (token === 'register') {
+    const reply = await callUnary(
+      raw,
+      'register',
+      encode({ site, project: 'demo', resources: {} }),
+      5000,
+    );
+    const { unpack } = await import('msgpackr');
+    token = (unpack(reply) as { token: string }).token;
+  }
+  const md = new grpc.Metadata();
+  md.set(TOKEN_HEADER, token);
+  type Open = (m: grpc.Metadata) => grpc.ClientDuplexStream<Buffer, Buffer>;
+  const call = (raw as unknown as Record<string, Open>)['control']!.call(raw, md);
+  call.on('error', () => {});
+  call.on('data', () => {});
+  return { raw, call };
+}
+
 async function until(cond: () => boolean, ms = 5000): Promise<void> {
   const start = Date.now();
   while (!cond()) {
@@ -265,21 +291,8 @@ describe('gRPC transport over mutual TLS', () => {
   }, 90_000);
 
   it('refuses streams without a valid session token and keeps serving others', async () => {
-    const kit = await loadKit(kits.siteKits['site-3']!, 'site');
-    const raw = makeGrpcClient({ kit, link, host: 'localhost', port });
-    const md = new grpc.Metadata();
-    md.set(TOKEN_HEADER, 'ab'.repeat(32));
-    const call = (
-      raw as unknown as Record<
-        string,
-        (m: grpc.Metadata) => grpc.ClientDuplexStream<Buffer, Buffer>
-      >
-    )['control']!.call(raw, md);
-    const status = await new Promise<grpc.StatusObject>((resolve) => {
-      call.on('status', resolve);
-      call.on('error', () => {});
-      call.on('data', () => {});
-    });
+    const { raw, call } = await rawControl('site-3', 'ab'.repeat(32));
+    const status = await new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
     expect(status.code).toBe(grpc.status.UNAUTHENTICATED);
     expect(status.details).toMatch(/unknown or expired session token/);
     raw.close();
@@ -287,26 +300,7 @@ describe('gRPC transport over mutual TLS', () => {
   });
 
   it('closes a stream that sends malformed chunks, logs why, and loses nothing else', async () => {
-    const kit = await loadKit(kits.siteKits['site-3']!, 'site');
-    const raw = makeGrpcClient({ kit, link, host: 'localhost', port });
-    const reply = await callUnary(
-      raw,
-      'register',
-      encode({ site: 'site-3', project: 'demo', resources: {} }),
-      5000,
-    );
-    const { unpack } = await import('msgpackr');
-    const { token } = unpack(reply) as { token: string };
-    const md = new grpc.Metadata();
-    md.set(TOKEN_HEADER, token);
-    const call = (
-      raw as unknown as Record<
-        string,
-        (m: grpc.Metadata) => grpc.ClientDuplexStream<Buffer, Buffer>
-      >
-    )['control']!.call(raw, md);
-    call.on('error', () => {});
-    call.on('data', () => {});
+    const { raw, call } = await rawControl('site-3', 'register');
     const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
     call.write(Buffer.from('definitely not a chunk'));
     const st = await status;
@@ -318,26 +312,7 @@ describe('gRPC transport over mutual TLS', () => {
   });
 
   it('logs and drops a well-framed but malformed control message, keeping the stream', async () => {
-    const kit = await loadKit(kits.siteKits['site-3']!, 'site');
-    const raw = makeGrpcClient({ kit, link, host: 'localhost', port });
-    const reply = await callUnary(
-      raw,
-      'register',
-      encode({ site: 'site-3', project: 'demo', resources: {} }),
-      5000,
-    );
-    const { unpack } = await import('msgpackr');
-    const { token } = unpack(reply) as { token: string };
-    const md = new grpc.Metadata();
-    md.set(TOKEN_HEADER, token);
-    const call = (
-      raw as unknown as Record<
-        string,
-        (m: grpc.Metadata) => grpc.ClientDuplexStream<Buffer, Buffer>
-      >
-    )['control']!.call(raw, md);
-    call.on('error', () => {});
-    call.on('data', () => {});
+    const { raw, call } = await rawControl('site-3', 'register');
     const { chunksOf } = await import('../../src/deploy/grpc/chunks.js');
     for (const junk of [Buffer.from([0xc1, 0xff]), encode({ type: 'heartbeat', jobs: 7 })]) {
       for (const c of chunksOf(junk, 1, 1024)) call.write(c);
