@@ -142,6 +142,10 @@ describe('a deployed federation over gRPC and mutual TLS', () => {
       'site-2': 'ok',
       'site-3': 'ok',
     });
+    await writeFile(join(dir, 'a-file'), 'not a folder');
+    await expect(admin.downloadJobResult(id, join(dir, 'a-file'))).rejects.toThrow(
+      /a-file is a file; give a folder/,
+    );
     const out = await admin.downloadJobResult(id, join(dir, 'download'));
     const deployed = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as RunSummary;
     const simulated = await simulate(HELLO);

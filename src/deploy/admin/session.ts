@@ -211,6 +211,15 @@ export class Session {
    * chunks (a result may exceed the message limit).
    */
   async downloadJobResult(jobId: string, dir: string): Promise<string> {
+    // Checked first, so a wrong destination costs no transfer.
+    const dest = resolve(dir);
+    const existing = await stat(dest).catch(() => undefined);
+    if (existing !== undefined && !existing.isDirectory()) {
+      throw new VflareError(
+        'INVALID_ARGUMENT',
+        `download_job: ${dest} is a file; give a folder (the result goes to <folder>/${jobId})`,
+      );
+    }
     const ticket = (await this.#call({ command: 'download_job', jobId })) as DownloadTicket;
     const parts = new Reassembler({
       maxMessageBytes: this.kit.config.transport?.maxJobBytes ?? MAX_MESSAGE_LIMIT,
@@ -235,7 +244,7 @@ export class Session {
       );
     }
     const files = decode(jobFilesSchema, whole, `the result of job ${jobId}`);
-    const target = join(resolve(dir), jobId);
+    const target = join(dest, jobId);
     await writeFolderFiles(target, files);
     return target;
   }
