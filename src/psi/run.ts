@@ -5,7 +5,6 @@
  */
 import { join } from 'node:path';
 import { type Logger, NO_FILTERS, type RunSummary, VflareError } from '../runtime/core/index.js';
-import { SITE_NAME } from '../runtime/jobs/schema.js';
 import { freshWorkspace } from '../runtime/jobs/workspace.js';
 import { runSimulation } from '../runtime/sim/index.js';
 import { PsiExecutor, RESULT_FILE } from './executor.js';
@@ -34,15 +33,6 @@ export interface RunPsiResult {
 
 export async function runPsi(options: RunPsiOptions): Promise<RunPsiResult> {
   const names = Object.keys(options.sites);
-  // Site names become folder names under the workspace.
-  const bad = names.find((n) => !SITE_NAME.test(n) || n === 'server');
-  if (bad !== undefined) {
-    throw new VflareError(
-      'INVALID_ARGUMENT',
-      `PSI site "${bad}": a site name uses letters, digits, '.', '_' or '-', starts with a ` +
-        'letter or digit, and is not "server"',
-    );
-  }
   const workspace = freshWorkspace(options.workspace, 'PSI workspace');
   const started = performance.now();
   const { sites, workspace: _ws, logger, pool, job, ...controller } = options;

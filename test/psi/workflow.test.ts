@@ -127,7 +127,7 @@ describe('N-site PSI workflow in the simulator', () => {
         workspace: join(ws, 'x'),
         pool,
       }).catch((e: Error) => e);
-      expect((err as Error).message).toMatch(/PSI site .*a site name uses/);
+      expect((err as Error).message).toMatch(/simulation site ".*": expected a distinct name/);
     }
     const err = await runPsi({ sites: { s1: ['a'], s2: ['a'] }, workspace: ' ', pool }).catch(
       (e: Error) => e,

@@ -11,7 +11,7 @@ import type { ContainerKind } from '../../psi/sizing.js';
 import type { PsiMode } from '../../psi/wire.js';
 import { VflareError } from '../../runtime/core/errors.js';
 import { createLogger } from '../../runtime/core/logger.js';
-import { SITE_NAME } from '../../runtime/jobs/schema.js';
+import { SITE_NAME } from '../../runtime/core/peer.js';
 import { cliIo } from '../main.js';
 import { formatTable, logLevel } from '../output.js';
 

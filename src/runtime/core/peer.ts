@@ -9,6 +9,11 @@ import type { Payload, ReturnCode } from './messages.js';
 export const SERVER = 'server';
 /** Every other party of the job (the server and every other site). */
 export const ALL = '@ALL';
+/**
+ * A site name becomes a folder name in workspaces, so it may not start with a dot (".", "..")
+ * or hold a separator.
+ */
+export const SITE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 export type PeerTarget = string | readonly string[];
 

@@ -14,12 +14,6 @@ export const ALL_SITES = '@ALL';
 /** The server's name in a deploy map. */
 export const SERVER_SITE = 'server';
 
-/**
- * A site name becomes a folder name in workspaces, so it may not start with a dot (".", "..")
- * or hold a separator. "@" starts only the "@ALL" keyword of deploy maps.
- */
-export const SITE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-
 const siteName = z
   .string()
   .min(1)

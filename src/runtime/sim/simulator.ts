@@ -9,7 +9,7 @@ import type { ClientApp, RunSummary, ServerApp, SitePolicy } from '../core/app.j
 import { safeMessage, VflareError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import type { TaskData } from '../core/messages.js';
-import { SERVER } from '../core/peer.js';
+import { SERVER, SITE_NAME } from '../core/peer.js';
 import { ClientRunner, type TaskFault } from '../engine/client.js';
 import { ServerEngine } from '../engine/server.js';
 import { InMemoryNetwork } from '../transport/memory.js';
@@ -94,11 +94,11 @@ function checkOptions(o: SimulationOptions): void {
   }
   const seen = new Set<string>();
   for (const site of o.sites) {
-    if (site === SERVER || !/^[A-Za-z0-9_.-]+$/.test(site) || seen.has(site)) {
+    if (site === SERVER || !SITE_NAME.test(site) || seen.has(site)) {
       throw new VflareError(
         'INVALID_ARGUMENT',
         `simulation site "${site}": expected a distinct name of letters, digits, '.', '_' or ` +
-          `'-', other than "${SERVER}"`,
+          `'-' that starts with a letter or digit, other than "${SERVER}"`,
       );
     }
     seen.add(site);
